@@ -1,0 +1,99 @@
+//! What every verb needs: where the runbooks are, the output format, colour, and loading one
+//! runbook by name with its diagnostics shown.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::cli::{Cli, ColorChoice, Format};
+use crate::exit;
+use crate::runbook::Catalog;
+
+/// Settings shared by the verbs.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The runbook directory.
+    pub dir: PathBuf,
+    /// Requested format, if any.
+    pub format: Option<Format>,
+    /// Colour diagnostics.
+    pub color: bool,
+}
+
+impl Ctx {
+    /// From the command line and environment.
+    #[must_use]
+    pub fn new(cli: &Cli) -> Self {
+        let color = match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+        };
+        Ctx {
+            dir: cli.runbooks.clone().unwrap_or_else(|| PathBuf::from("runbooks")),
+            format: cli.format,
+            color,
+        }
+    }
+
+    /// Refuse a format this verb does not have.
+    ///
+    /// # Errors
+    /// The exit code to return.
+    pub fn format_in(&self, verb: &str, allowed: &[Format], default: Format) -> Result<Format, u8> {
+        let f = self.format.unwrap_or(default);
+        if allowed.contains(&f) {
+            Ok(f)
+        } else {
+            let names: Vec<String> = allowed.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
+            eprintln!("error: `runbook {verb}` has no format `{}`; use {}", format!("{f:?}").to_lowercase(), names.join(" or "));
+            Err(exit::INVALID)
+        }
+    }
+
+    /// Load the runbook directory.
+    #[must_use]
+    pub fn catalog(&self) -> Catalog {
+        Catalog::load(std::slice::from_ref(&self.dir), &self.dir)
+    }
+
+    /// Load one runbook by name, printing its diagnostics to stderr when it does not compile.
+    ///
+    /// # Errors
+    /// The exit code to return.
+    pub fn runbook(&self, name: &str) -> Result<(Catalog, usize), u8> {
+        let cat = self.catalog();
+        if let Some(i) = cat.runbooks.iter().position(|r| r.name == name) {
+            return Ok((cat, i));
+        }
+        let own: Vec<_> = cat
+            .diagnostics
+            .iter()
+            .filter(|d| d.source.as_ref().is_some_and(|s| std::path::Path::new(&s.name).file_stem().is_some_and(|st| st == name)))
+            .collect();
+        let mut err = std::io::stderr().lock();
+        if own.is_empty() {
+            let names: Vec<&str> = cat.runbooks.iter().map(|r| r.name.as_str()).collect();
+            let hint = crate::runbook::compile::suggest(name, names.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let _ = writeln!(err, "error: no runbook `{name}` in `{}`{hint}", self.dir.display());
+            if names.is_empty() {
+                let _ = writeln!(err, "hint: point --runbooks (or $RUNBOOK_DIR) at a directory of runbooks");
+            }
+        } else {
+            for d in own {
+                let _ = write!(err, "{}", d.render(self.color));
+            }
+            let _ = writeln!(err, "error: runbook `{name}` does not compile; see `runbook validate`");
+        }
+        Err(exit::INVALID)
+    }
+}
+
+/// Print a JSON document to stdout.
+pub fn print_json(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+}
+

@@ -1,0 +1,151 @@
+//! Reading files: size and encoding checks, then serde-saphyr under a tight budget.
+//!
+//! A runbook is small. Anything over [`MAX_FILE_BYTES`], nested deeper than [`MAX_DEPTH`],
+//! with alias expansion beyond a few thousand events, or with more than one document is
+//! rejected before or while parsing, fast, with a located diagnostic.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::Error as YamlError;
+use serde_saphyr::budget::BudgetBreach;
+
+use crate::runbook::diagnostic::{Diagnostic, SourceFile};
+
+/// Largest runbook file accepted.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Deepest nesting accepted.
+pub const MAX_DEPTH: usize = 24;
+
+/// Read a file into a [`SourceFile`], refusing what is too large or not UTF-8.
+///
+/// # Errors
+/// `io-error`, `file-too-large`, `not-utf8`.
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| {
+        Diagnostic::error("io-error", format!("cannot read `{name}`: {e}"))
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(&name, meta.len()));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(&name, bytes.len() as u64));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(name, text)),
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let src = SourceFile::new(name.clone(), text);
+            let span = crate::runbook::diagnostic::Span { offset, len: 1 };
+            Err(Diagnostic::error("not-utf8", format!("`{name}` is not valid UTF-8"))
+                .at(&src, span)
+                .label("invalid byte"))
+        }
+    }
+}
+
+fn too_large(name: &str, len: u64) -> Diagnostic {
+    Diagnostic::error(
+        "file-too-large",
+        format!("`{name}` is {len} bytes; a runbook file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"),
+    )
+    .help("split it into several runbooks")
+}
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_documents: 2,
+            max_nodes: 100_000,
+            max_events: 400_000,
+            max_aliases: 1_000,
+            max_anchors: 1_000,
+            max_total_scalar_bytes: 2 * 1024 * 1024,
+            max_recorded_anchor_events: 20_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 20_000,
+            max_replay_stack_depth: 8,
+        },
+    }
+}
+
+/// Parse a source file into `T`.
+///
+/// # Errors
+/// One located diagnostic for the first problem (serde stops at the first).
+pub fn parse<T: DeserializeOwned>(src: &Arc<SourceFile>) -> Result<T, Diagnostic> {
+    serde_saphyr::from_str_with_options::<T>(&src.text, options())
+        .map_err(|e| yaml_diagnostic(src, &e))
+}
+
+/// Turn a serde-saphyr error into a diagnostic with a stable code.
+#[must_use]
+pub fn yaml_diagnostic(src: &Arc<SourceFile>, err: &YamlError) -> Diagnostic {
+    let err = err.without_snippet();
+    let code = code_of(err);
+    let mut message = err.to_string();
+    // serde-saphyr appends " at line N, column M"; the snippet already shows it.
+    if let Some((head, tail)) = message.rsplit_once(" at line ")
+        && tail.split(", column ").all(|p| p.trim().chars().all(|c| c.is_ascii_digit()))
+    {
+        message = head.to_owned();
+    }
+    let message = humanize(code, &message);
+    let mut d = Diagnostic::error(code, message).in_file(src);
+    if let Some(loc) = err.location() {
+        d = d.at(src, src.span_of(loc));
+    }
+    match code {
+        "unknown-key" => d.label("not a known key"),
+        "too-deep" => d.help(format!("runbooks nest at most {MAX_DEPTH} levels")),
+        "alias-bomb" => d.help("anchors and aliases may not expand into more than a few thousand nodes"),
+        "multiple-documents" => d.help("one runbook per file; remove the `---` separator"),
+        _ => d,
+    }
+}
+
+fn humanize(code: &str, message: &str) -> String {
+    match code {
+        "too-deep" => format!("nesting too deep ({message})"),
+        "alias-bomb" => format!("alias expansion too large ({message})"),
+        _ => message.to_owned(),
+    }
+}
+
+fn code_of(err: &YamlError) -> &'static str {
+    match err {
+        YamlError::Budget { breach, .. } => match breach {
+            BudgetBreach::Depth { .. } => "too-deep",
+            BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. } => "alias-bomb",
+            BudgetBreach::Documents { .. } => "multiple-documents",
+            _ => "budget-exceeded",
+        },
+        YamlError::AliasReplayCounterOverflow { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. } => "alias-bomb",
+        YamlError::MultipleDocuments { .. } => "multiple-documents",
+        YamlError::SerdeUnknownField { .. } => "unknown-key",
+        YamlError::SerdeMissingField { .. } => "missing-key",
+        YamlError::DuplicateMappingKey { .. } => "duplicate-key",
+        YamlError::SerdeUnknownVariant { .. } => "unknown-value",
+        YamlError::SerdeInvalidType { .. }
+        | YamlError::SerdeInvalidValue { .. }
+        | YamlError::SerdeInvalidLength { .. }
+        | YamlError::InvalidScalar { .. }
+        | YamlError::InvalidBooleanStrict { .. }
+        | YamlError::NullIntoString { .. }
+        | YamlError::NonFiniteFloat { .. }
+        | YamlError::Message { .. } => "wrong-type",
+        YamlError::UnknownAnchor { .. } => "unknown-anchor",
+        _ => "yaml-syntax",
+    }
+}
