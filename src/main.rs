@@ -9,7 +9,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { runbook::exit::INVALID } else { runbook::exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                runbook::exit::INVALID
+            } else {
+                runbook::exit::OK
+            });
         }
     };
     ExitCode::from(runbook::commands::run(cli))

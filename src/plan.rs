@@ -210,8 +210,9 @@ pub fn waves(checks: &[Check]) -> Vec<Vec<&Check>> {
     let mut left: Vec<&Check> = checks.iter().collect();
     let mut out = Vec::new();
     while !left.is_empty() {
-        let (ready, rest): (Vec<&Check>, Vec<&Check>) =
-            left.into_iter().partition(|c| c.deps.iter().all(|d| done.contains(d.as_str())));
+        let (ready, rest): (Vec<&Check>, Vec<&Check>) = left
+            .into_iter()
+            .partition(|c| c.deps.iter().all(|d| done.contains(d.as_str())));
         if ready.is_empty() {
             // A cycle: the compiler refuses these, but never loop.
             out.push(rest);
@@ -229,17 +230,32 @@ impl Plan {
     ///
     /// # Errors
     /// Unknown params or values that do not fit their type.
-    pub fn build(rb: &Runbook, policy: Option<&Policy>, sets: &[String]) -> Result<Plan, PlanError> {
+    #[expect(clippy::too_many_lines, reason = "one straight pass over the runbook")]
+    pub fn build(
+        rb: &Runbook,
+        policy: Option<&Policy>,
+        sets: &[String],
+    ) -> Result<Plan, PlanError> {
         let mut overrides: HashMap<String, Value> = HashMap::new();
         for set in sets {
-            let (k, v) = set.split_once('=').ok_or_else(|| PlanError::BadSet(set.clone()))?;
+            let (k, v) = set
+                .split_once('=')
+                .ok_or_else(|| PlanError::BadSet(set.clone()))?;
             let Some(p) = rb.param(k) else {
-                let hint = crate::runbook::compile::suggest(k, rb.params.iter().map(|p| p.name.as_str()))
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
-                return Err(PlanError::UnknownParam { runbook: rb.name.clone(), name: k.to_owned(), hint });
+                let hint =
+                    crate::runbook::compile::suggest(k, rb.params.iter().map(|p| p.name.as_str()))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                return Err(PlanError::UnknownParam {
+                    runbook: rb.name.clone(),
+                    name: k.to_owned(),
+                    hint,
+                });
             };
-            let value = param::parse(p.ty, v).map_err(|message| PlanError::BadValue { name: k.to_owned(), message })?;
+            let value = param::parse(p.ty, v).map_err(|message| PlanError::BadValue {
+                name: k.to_owned(),
+                message,
+            })?;
             overrides.insert(k.to_owned(), value);
         }
         let mut params = Vec::new();
@@ -254,7 +270,11 @@ impl Plan {
                 },
             };
             if let Some(v) = &value {
-                let shown = if p.secret { Value::String(REDACTED.into()) } else { v.clone() };
+                let shown = if p.secret {
+                    Value::String(REDACTED.into())
+                } else {
+                    v.clone()
+                };
                 ctx_params.insert(p.name.clone(), shown);
             }
             params.push(PlannedParam {
@@ -297,7 +317,9 @@ impl Plan {
                             when: c.when.clone(),
                             expect: c.expect.clone(),
                             timeout: format_duration(c.timeout),
-                            sample: c.sample.map(|s| format!("{} × every {}", s.times, format_duration(s.every))),
+                            sample: c.sample.map(|s| {
+                                format!("{} × every {}", s.times, format_duration(s.every))
+                            }),
                             after: c.deps.clone(),
                             at_run_time: deferred,
                             guidance: c.guidance.clone(),
@@ -315,7 +337,12 @@ impl Plan {
                 id: c.id.clone(),
                 title: c.title.clone(),
                 when: c.when.clone(),
-                remedy: c.remedy.iter().filter_map(|r| rb.action(r)).map(plan_action).collect(),
+                remedy: c
+                    .remedy
+                    .iter()
+                    .filter_map(|r| rb.action(r))
+                    .map(plan_action)
+                    .collect(),
                 verify: c.verify.clone(),
                 escalate: c.escalate.clone(),
                 guidance: c.guidance.clone(),
@@ -337,7 +364,9 @@ impl Plan {
                 })
                 .unwrap_or_default();
             PlannedEscalation {
-                ladder: e.ladder.clone().or_else(|| policy.and_then(|p| p.severities.get(&rb.severity)?.ladder.clone())),
+                ladder: e.ladder.clone().or_else(|| {
+                    policy.and_then(|p| p.severities.get(&rb.severity)?.ladder.clone())
+                }),
                 levels,
                 after_action_unresolved: e.after_action_unresolved.map(format_duration),
             }
@@ -354,7 +383,11 @@ impl Plan {
             symptoms: rb
                 .symptoms
                 .iter()
-                .map(|s| PlannedSymptom { id: s.id.clone(), text: s.text.clone(), when: s.when.clone() })
+                .map(|s| PlannedSymptom {
+                    id: s.id.clone(),
+                    text: s.text.clone(),
+                    when: s.when.clone(),
+                })
                 .collect(),
             causes,
             escalation,
@@ -367,7 +400,12 @@ impl Plan {
     }
 }
 
-fn plan_action(rb: &Runbook, a: &Action, render: &dyn Fn(&str) -> (String, bool), depth: usize) -> PlannedAction {
+fn plan_action(
+    rb: &Runbook,
+    a: &Action,
+    render: &dyn Fn(&str) -> (String, bool),
+    depth: usize,
+) -> PlannedAction {
     let mut deferred = false;
     let mut r = |s: &str| {
         let (out, d) = render(s);
@@ -375,28 +413,58 @@ fn plan_action(rb: &Runbook, a: &Action, render: &dyn Fn(&str) -> (String, bool)
         out
     };
     let summary = match &a.form {
-        ActionForm::Run(argv) => argv.iter().map(|s| shell_quote(&r(s))).collect::<Vec<_>>().join(" "),
+        ActionForm::Run(argv) => argv
+            .iter()
+            .map(|s| shell_quote(&r(s)))
+            .collect::<Vec<_>>()
+            .join(" "),
         ActionForm::Shell(script) => {
-            let env: Vec<String> = a.env.iter().map(|(k, v)| format!("{k}={}", shell_quote(&r(v)))).collect();
-            format!("{}sh -c {}", if env.is_empty() { String::new() } else { env.join(" ") + " " }, shell_quote(script))
+            let env: Vec<String> = a
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", shell_quote(&r(v))))
+                .collect();
+            format!(
+                "{}sh -c {}",
+                if env.is_empty() {
+                    String::new()
+                } else {
+                    env.join(" ") + " "
+                },
+                shell_quote(script)
+            )
         }
-        ActionForm::Http { url, method, body, .. } => {
-            let body = body.as_deref().map(|b| format!(" body={}", r(b))).unwrap_or_default();
+        ActionForm::Http {
+            url, method, body, ..
+        } => {
+            let body = body
+                .as_deref()
+                .map(|b| format!(" body={}", r(b)))
+                .unwrap_or_default();
             format!("{} {}{body}", format!("{method:?}").to_uppercase(), r(url))
         }
         ActionForm::Systemd { unit, op } => format!("systemctl {} {}", op.verb(), r(unit)),
-        ActionForm::SetEnv { file, key, value } => format!("set {}={} in {}", r(key), r(value), r(file)),
-        ActionForm::Backup { from, to } => format!("copy {} to {}/<name>.<timestamp>", r(from), r(to)),
+        ActionForm::SetEnv { file, key, value } => {
+            format!("set {}={} in {}", r(key), r(value), r(file))
+        }
+        ActionForm::Backup { from, to } => {
+            format!("copy {} to {}/<name>.<timestamp>", r(from), r(to))
+        }
         ActionForm::Restore { from, to, backup } => format!(
             "restore {} from {} in {}",
             r(to),
-            backup.as_deref().map_or_else(|| "the newest backup".to_owned(), &mut r),
+            backup
+                .as_deref()
+                .map_or_else(|| "the newest backup".to_owned(), &mut r),
             r(from)
         ),
         ActionForm::Notify { channel, message } => format!("notify {channel}: {}", r(message)),
     };
     let rollback = if depth < 2 {
-        a.rollback.as_deref().and_then(|id| rb.action(id)).map(|rb_a| Box::new(plan_action(rb, rb_a, render, depth + 1)))
+        a.rollback
+            .as_deref()
+            .and_then(|id| rb.action(id))
+            .map(|rb_a| Box::new(plan_action(rb, rb_a, render, depth + 1)))
     } else {
         None
     };
@@ -407,8 +475,12 @@ fn plan_action(rb: &Runbook, a: &Action, render: &dyn Fn(&str) -> (String, bool)
         summary,
         at_run_time: deferred,
         approve: a.approve.as_ref().map(|ap| render(&ap.prompt).0),
-        limit: a.limit.map(|l| format!("{} per {}", l.max, format_duration(l.per))),
-        retry: a.retry.map(|rt| format!("{} × {}", rt.attempts, format_duration(rt.backoff))),
+        limit: a
+            .limit
+            .map(|l| format!("{} per {}", l.max, format_duration(l.per))),
+        retry: a
+            .retry
+            .map(|rt| format!("{} × {}", rt.attempts, format_duration(rt.backoff))),
         verify: a.verify.clone(),
         rollback,
         revert_after: a.revert_after.map(format_duration),
@@ -420,7 +492,11 @@ fn render_json(v: &Value, f: &mut dyn FnMut(&str) -> String) -> Value {
     match v {
         Value::String(s) => Value::String(f(s)),
         Value::Array(items) => Value::Array(items.iter().map(|i| render_json(i, f)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), render_json(v, f))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), render_json(v, f)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -428,7 +504,10 @@ fn render_json(v: &Value, f: &mut dyn FnMut(&str) -> String) -> Value {
 /// Quote an argv element for display the way a POSIX shell would read it back.
 #[must_use]
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
         s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

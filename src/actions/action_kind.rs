@@ -11,7 +11,7 @@ pub enum ActionKind {
     Http,
     /// `systemd:` unit operation.
     Systemd,
-    /// `set_env:` EnvironmentFile edit.
+    /// `set_env:` `EnvironmentFile` edit.
     SetEnv,
     /// `backup:` timestamped copy.
     Backup,

@@ -1,4 +1,4 @@
-//! `set_env`: set `KEY=value` in an EnvironmentFile (e.g. `/etc/default/aurora-runner`)
+//! `set_env`: set `KEY=value` in an `EnvironmentFile` (e.g. `/etc/default/aurora-runner`)
 //! atomically (write a temp file, fsync, rename), keeping a backup of the previous file.
 //! This is how the seed's `export KELLY_MULTIPLIER=0.5; systemctl restart aurora-runner`
 //! becomes durable. Mutating; usually paired with `rollback` + `revert_after`.

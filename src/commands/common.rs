@@ -26,10 +26,16 @@ impl Ctx {
         let color = match cli.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
         };
         Ctx {
-            dir: cli.runbooks.clone().unwrap_or_else(|| PathBuf::from("runbooks")),
+            dir: cli
+                .runbooks
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runbooks")),
             format: cli.format,
             color,
         }
@@ -44,8 +50,15 @@ impl Ctx {
         if allowed.contains(&f) {
             Ok(f)
         } else {
-            let names: Vec<String> = allowed.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
-            eprintln!("error: `runbook {verb}` has no format `{}`; use {}", format!("{f:?}").to_lowercase(), names.join(" or "));
+            let names: Vec<String> = allowed
+                .iter()
+                .map(|f| format!("{f:?}").to_lowercase())
+                .collect();
+            eprintln!(
+                "error: `runbook {verb}` has no format `{}`; use {}",
+                format!("{f:?}").to_lowercase(),
+                names.join(" or ")
+            );
             Err(exit::INVALID)
         }
     }
@@ -68,7 +81,13 @@ impl Ctx {
         let own: Vec<_> = cat
             .diagnostics
             .iter()
-            .filter(|d| d.source.as_ref().is_some_and(|s| std::path::Path::new(&s.name).file_stem().is_some_and(|st| st == name)))
+            .filter(|d| {
+                d.source.as_ref().is_some_and(|s| {
+                    std::path::Path::new(&s.name)
+                        .file_stem()
+                        .is_some_and(|st| st == name)
+                })
+            })
             .collect();
         let mut err = std::io::stderr().lock();
         if own.is_empty() {
@@ -76,15 +95,25 @@ impl Ctx {
             let hint = crate::runbook::compile::suggest(name, names.iter().copied())
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            let _ = writeln!(err, "error: no runbook `{name}` in `{}`{hint}", self.dir.display());
+            let _ = writeln!(
+                err,
+                "error: no runbook `{name}` in `{}`{hint}",
+                self.dir.display()
+            );
             if names.is_empty() {
-                let _ = writeln!(err, "hint: point --runbooks (or $RUNBOOK_DIR) at a directory of runbooks");
+                let _ = writeln!(
+                    err,
+                    "hint: point --runbooks (or $RUNBOOK_DIR) at a directory of runbooks"
+                );
             }
         } else {
             for d in own {
                 let _ = write!(err, "{}", d.render(self.color));
             }
-            let _ = writeln!(err, "error: runbook `{name}` does not compile; see `runbook validate`");
+            let _ = writeln!(
+                err,
+                "error: runbook `{name}` does not compile; see `runbook validate`"
+            );
         }
         Err(exit::INVALID)
     }
@@ -96,4 +125,3 @@ pub fn print_json(v: &serde_json::Value) {
     let _ = serde_json::to_writer_pretty(&mut out, v);
     let _ = writeln!(out);
 }
-

@@ -21,7 +21,9 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String]) -> u8 {
     };
     match Plan::build(&cat.runbooks[i], cat.policy.as_ref(), sets) {
         Ok(plan) => {
-            let _ = std::io::stdout().lock().write_all(render_graph(&plan, format).as_bytes());
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(render_graph(&plan, format).as_bytes());
             exit::OK
         }
         Err(e) => {

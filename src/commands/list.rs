@@ -30,19 +30,44 @@ pub fn run(ctx: &Ctx) -> u8 {
         print_json(&serde_json::json!({ "runbooks": items, "invalid_files": broken }));
     } else {
         let mut out = std::io::stdout().lock();
-        let w = cat.runbooks.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-        let _ = writeln!(out, "{:<w$}  {:<3}  {:<40}  TITLE", "NAME", "SEV", "TRIGGERS");
+        let w = cat
+            .runbooks
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "{:<w$}  {:<3}  {:<40}  TITLE",
+            "NAME", "SEV", "TRIGGERS"
+        );
         for r in &cat.runbooks {
             let mut triggers: Vec<String> = r.triggers.alerts.clone();
             if let Some(s) = &r.triggers.schedule {
                 triggers.push(format!("cron {s}"));
             }
-            let triggers = if triggers.is_empty() { "-".to_owned() } else { triggers.join(", ") };
-            let _ = writeln!(out, "{:<w$}  {:<3}  {:<40}  {}", r.name, r.severity, triggers, r.title);
+            let triggers = if triggers.is_empty() {
+                "-".to_owned()
+            } else {
+                triggers.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "{:<w$}  {:<3}  {:<40}  {}",
+                r.name, r.severity, triggers, r.title
+            );
         }
         if broken {
-            let n = cat.diagnostics.iter().filter(|d| d.severity == crate::runbook::diagnostic::Severity::Error).count();
-            let _ = writeln!(std::io::stderr(), "warning: {n} error(s) in the runbook directory; run `runbook validate`");
+            let n = cat
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == crate::runbook::diagnostic::Severity::Error)
+                .count();
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: {n} error(s) in the runbook directory; run `runbook validate`"
+            );
         }
     }
     if broken { exit::INVALID } else { exit::OK }

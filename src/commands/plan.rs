@@ -46,8 +46,15 @@ fn scalar(v: &Value) -> String {
 
 fn inline(v: &Value) -> String {
     match v {
-        Value::Object(m) => m.iter().map(|(k, v)| format!("{k}={}", inline(v))).collect::<Vec<_>>().join(" "),
-        Value::Array(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", inline(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
         other => scalar(other),
     }
 }
@@ -56,8 +63,16 @@ fn inline(v: &Value) -> String {
 #[must_use]
 pub fn human(plan: &Plan) -> String {
     let mut o = String::new();
-    let service = plan.service.as_deref().map(|s| format!(", {s}")).unwrap_or_default();
-    let _ = writeln!(o, "plan: {} — {} [{}{service}]", plan.runbook, plan.title, plan.severity);
+    let service = plan
+        .service
+        .as_deref()
+        .map(|s| format!(", {s}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "plan: {} — {} [{}{service}]",
+        plan.runbook, plan.title, plan.severity
+    );
     if let Some(src) = &plan.source {
         let _ = writeln!(o, "source: {src}");
     }
@@ -76,15 +91,29 @@ pub fn human(plan: &Plan) -> String {
     if !plan.symptoms.is_empty() {
         let _ = writeln!(o, "\nsymptoms:");
         for s in &plan.symptoms {
-            let when = s.when.as_deref().map(|w| format!("  [when {w}]")).unwrap_or_default();
+            let when = s
+                .when
+                .as_deref()
+                .map(|w| format!("  [when {w}]"))
+                .unwrap_or_default();
             let _ = writeln!(o, "  - {}: {}{when}", s.id, s.text);
         }
     }
     let _ = writeln!(o, "\n1. checks (read-only; each wave runs concurrently)");
     for (w, wave) in plan.waves.iter().enumerate() {
-        let _ = writeln!(o, "  wave {} ({} check{})", w + 1, wave.len(), if wave.len() == 1 { "" } else { "s" });
+        let _ = writeln!(
+            o,
+            "  wave {} ({} check{})",
+            w + 1,
+            wave.len(),
+            if wave.len() == 1 { "" } else { "s" }
+        );
         for c in wave {
-            let rt = if c.at_run_time { "  (rendered at run time)" } else { "" };
+            let rt = if c.at_run_time {
+                "  (rendered at run time)"
+            } else {
+                ""
+            };
             let _ = writeln!(o, "    {} [{}] {}{rt}", c.id, c.probe, inline(&c.with));
             if let Some(w) = &c.when {
                 let _ = writeln!(o, "        when:   {w}");
@@ -101,7 +130,10 @@ pub fn human(plan: &Plan) -> String {
             }
         }
     }
-    let _ = writeln!(o, "\n2. causes (evaluated in order; a matched cause runs its remedy, then verify)");
+    let _ = writeln!(
+        o,
+        "\n2. causes (evaluated in order; a matched cause runs its remedy, then verify)"
+    );
     for (n, c) in plan.causes.iter().enumerate() {
         let _ = writeln!(o, "  {}. {} — {}", n + 1, c.id, c.title);
         let _ = writeln!(o, "       when: {}", c.when);
@@ -126,10 +158,17 @@ pub fn human(plan: &Plan) -> String {
             let _ = writeln!(o, "  ladder: {l}");
         }
         if let Some(a) = &e.after_action_unresolved {
-            let _ = writeln!(o, "  next level when still unresolved {a} after remediation");
+            let _ = writeln!(
+                o,
+                "  next level when still unresolved {a} after remediation"
+            );
         }
         for l in &e.levels {
-            let when = if l.after_unresolved == "0s" { "immediately".to_owned() } else { format!("after {} unresolved", l.after_unresolved) };
+            let when = if l.after_unresolved == "0s" {
+                "immediately".to_owned()
+            } else {
+                format!("after {} unresolved", l.after_unresolved)
+            };
             let _ = writeln!(o, "  {} {} — {when}", l.id, l.name);
         }
     }
@@ -153,7 +192,11 @@ fn action(o: &mut String, a: &PlannedAction, prefix: &str) {
     if a.at_run_time {
         tags.push("rendered at run time".into());
     }
-    let tags = if tags.is_empty() { String::new() } else { format!("  [{}]", tags.join(", ")) };
+    let tags = if tags.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", tags.join(", "))
+    };
     let _ = writeln!(o, "{prefix}{} ({}): {}{tags}", a.id, a.kind, a.summary);
     let pad = " ".repeat(prefix.len());
     if let Some(p) = &a.approve {

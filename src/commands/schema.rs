@@ -7,6 +7,8 @@ use crate::exit;
 
 /// Run the verb.
 pub fn run(_ctx: &Ctx) -> u8 {
-    let _ = std::io::stdout().lock().write_all(crate::runbook::schema::runbook_schema().as_bytes());
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(crate::runbook::schema::runbook_schema().as_bytes());
     exit::OK
 }

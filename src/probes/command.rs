@@ -51,5 +51,12 @@ impl CommandParams {
 
 /// Result fields of the `command` probe.
 pub const FIELDS: &[&str] = &[
-    "exit_code", "stdout", "stderr", "json", "lines", "value", "truncated", "reason",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "json",
+    "lines",
+    "value",
+    "truncated",
+    "reason",
 ];

@@ -29,7 +29,7 @@ pub enum ConfigFormat {
     Yaml,
     /// JSON.
     Json,
-    /// `KEY=value` lines (an EnvironmentFile).
+    /// `KEY=value` lines (an `EnvironmentFile`).
     Env,
 }
 

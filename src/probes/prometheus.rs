@@ -4,7 +4,7 @@
 //! With `url` + `metric` (and optional `labels`), the page is scraped: counters, gauges and
 //! histograms; `value` is the sum over matching series, `samples` lists them, and for a
 //! histogram `quantile` (e.g. 0.99) gives the estimated quantile from its buckets. With
-//! `server` + `query`, a PromQL instant query (recording rules such as
+//! `server` + `query`, a `PromQL` instant query (recording rules such as
 //! `sse:availability_ratio:5m`); `value` is the first sample's value.
 //!
 //! Result: `value`, `samples`, `quantile`, `reason`.
@@ -32,7 +32,7 @@ pub struct PrometheusParams {
     /// A Prometheus server's base URL (for `query`).
     #[serde(default)]
     pub server: Option<String>,
-    /// A PromQL instant query.
+    /// A `PromQL` instant query.
     #[serde(default)]
     pub query: Option<String>,
     /// Skip TLS verification.

@@ -16,5 +16,10 @@ pub struct SystemdParams {
 
 /// Result fields of the `systemd` probe.
 pub const FIELDS: &[&str] = &[
-    "active_state", "sub_state", "load_state", "restarts", "main_pid", "since",
+    "active_state",
+    "sub_state",
+    "load_state",
+    "restarts",
+    "main_pid",
+    "since",
 ];

@@ -45,5 +45,10 @@ impl TlsCertParams {
 
 /// Result fields of the `tls_cert` probe.
 pub const FIELDS: &[&str] = &[
-    "days_left", "subject", "issuer", "not_before", "not_after", "reason",
+    "days_left",
+    "subject",
+    "issuer",
+    "not_before",
+    "not_after",
+    "reason",
 ];

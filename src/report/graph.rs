@@ -50,7 +50,12 @@ pub fn render_graph(plan: &Plan, format: GraphFormat) -> String {
                 group: w + 1,
             });
             for dep in &c.after {
-                edges.push(Edge { from: format!("check_{dep}"), to: format!("check_{}", c.id), label: None, dashed: false });
+                edges.push(Edge {
+                    from: format!("check_{dep}"),
+                    to: format!("check_{}", c.id),
+                    label: None,
+                    dashed: false,
+                });
             }
         }
     }
@@ -64,38 +69,92 @@ pub fn render_graph(plan: &Plan, format: GraphFormat) -> String {
     let has_escalation = plan.escalation.is_some();
     for cause in &plan.causes {
         let cid = format!("cause_{}", cause.id);
-        nodes.push(Node { id: cid.clone(), label: format!("{}\\n{}", cause.id, cause.title), shape: Shape::Cause, group: 0 });
+        nodes.push(Node {
+            id: cid.clone(),
+            label: format!("{}\\n{}", cause.id, cause.title),
+            shape: Shape::Cause,
+            group: 0,
+        });
         for c in plan.checks() {
             if referenced(&cause.when, &c.id) {
-                edges.push(Edge { from: format!("check_{}", c.id), to: cid.clone(), label: None, dashed: false });
+                edges.push(Edge {
+                    from: format!("check_{}", c.id),
+                    to: cid.clone(),
+                    label: None,
+                    dashed: false,
+                });
             }
         }
         let mut prev = cid.clone();
         for (i, a) in cause.remedy.iter().enumerate() {
             let aid = format!("action_{}_{}", cause.id, a.id);
             let gate = if a.mutating { " (mutating)" } else { "" };
-            nodes.push(Node { id: aid.clone(), label: format!("{}\\n{}{gate}", a.id, a.kind), shape: Shape::Action, group: 0 });
-            edges.push(Edge { from: prev.clone(), to: aid.clone(), label: Some(format!("remedy {}", i + 1)), dashed: false });
+            nodes.push(Node {
+                id: aid.clone(),
+                label: format!("{}\\n{}{gate}", a.id, a.kind),
+                shape: Shape::Action,
+                group: 0,
+            });
+            edges.push(Edge {
+                from: prev.clone(),
+                to: aid.clone(),
+                label: Some(format!("remedy {}", i + 1)),
+                dashed: false,
+            });
             for v in &a.verify {
-                edges.push(Edge { from: aid.clone(), to: format!("check_{v}"), label: Some("verify".into()), dashed: true });
+                edges.push(Edge {
+                    from: aid.clone(),
+                    to: format!("check_{v}"),
+                    label: Some("verify".into()),
+                    dashed: true,
+                });
             }
             prev = aid;
         }
         for v in &cause.verify {
-            edges.push(Edge { from: prev.clone(), to: format!("check_{v}"), label: Some("verify".into()), dashed: true });
+            edges.push(Edge {
+                from: prev.clone(),
+                to: format!("check_{v}"),
+                label: Some("verify".into()),
+                dashed: true,
+            });
         }
-        if cause.remedy.iter().all(|a| !a.mutating) && (has_escalation || cause.escalate.is_some()) {
+        if cause.remedy.iter().all(|a| !a.mutating) && (has_escalation || cause.escalate.is_some())
+        {
             let label = cause.escalate.clone().unwrap_or_else(|| "escalate".into());
-            edges.push(Edge { from: prev, to: "escalation".into(), label: Some(label), dashed: false });
+            edges.push(Edge {
+                from: prev,
+                to: "escalation".into(),
+                label: Some(label),
+                dashed: false,
+            });
         } else if has_escalation {
-            edges.push(Edge { from: cid, to: "escalation".into(), label: Some("unresolved".into()), dashed: true });
+            edges.push(Edge {
+                from: cid,
+                to: "escalation".into(),
+                label: Some("unresolved".into()),
+                dashed: true,
+            });
         }
     }
     if let Some(e) = &plan.escalation {
-        let levels: Vec<String> = e.levels.iter().map(|l| format!("{} {}", l.id, l.name)).collect();
+        let levels: Vec<String> = e
+            .levels
+            .iter()
+            .map(|l| format!("{} {}", l.id, l.name))
+            .collect();
         let ladder = e.ladder.clone().unwrap_or_else(|| "escalation".into());
-        let label = if levels.is_empty() { ladder } else { format!("{ladder}\\n{}", levels.join(" → ")) };
-        nodes.push(Node { id: "escalation".into(), label, shape: Shape::Escalation, group: 0 });
+        let label = if levels.is_empty() {
+            ladder
+        } else {
+            format!("{ladder}\\n{}", levels.join(" → "))
+        };
+        nodes.push(Node {
+            id: "escalation".into(),
+            label,
+            shape: Shape::Escalation,
+            group: 0,
+        });
     }
     match format {
         GraphFormat::Mermaid => mermaid(plan, &nodes, &edges),
@@ -147,10 +206,17 @@ fn mermaid_node(n: &Node) -> String {
 
 fn dot(plan: &Plan, nodes: &[Node], edges: &[Edge]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "digraph \"{}\" {{\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];", plan.runbook);
+    let _ = writeln!(
+        out,
+        "digraph \"{}\" {{\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];",
+        plan.runbook
+    );
     let waves = nodes.iter().map(|n| n.group).max().unwrap_or(0);
     for w in 1..=waves {
-        let _ = writeln!(out, "  subgraph cluster_wave{w} {{\n    label=\"checks, wave {w}\";");
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_wave{w} {{\n    label=\"checks, wave {w}\";"
+        );
         for n in nodes.iter().filter(|n| n.group == w) {
             let _ = writeln!(out, "    {}", dot_node(n));
         }
@@ -167,7 +233,11 @@ fn dot(plan: &Plan, nodes: &[Node], edges: &[Edge]) -> String {
         if e.dashed {
             attrs.push("style=dashed".into());
         }
-        let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(", ")) };
+        let attrs = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", attrs.join(", "))
+        };
         let _ = writeln!(out, "  \"{}\" -> \"{}\"{attrs};", e.from, e.to);
     }
     out.push_str("}\n");
@@ -181,5 +251,9 @@ fn dot_node(n: &Node) -> String {
         Shape::Action => "box, style=rounded",
         Shape::Escalation => "doubleoctagon",
     };
-    format!("\"{}\" [label=\"{}\", shape={shape}];", n.id, n.label.replace('"', "\\\""))
+    format!(
+        "\"{}\" [label=\"{}\", shape={shape}];",
+        n.id,
+        n.label.replace('"', "\\\"")
+    )
 }

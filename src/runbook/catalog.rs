@@ -49,7 +49,11 @@ impl Catalog {
                 }
             } else if path.exists() {
                 if let Some(parent) = path.parent() {
-                    policy_dirs.push(if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.to_path_buf() });
+                    policy_dirs.push(if parent.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        parent.to_path_buf()
+                    });
                 }
                 if path.file_name().is_some_and(|n| n == POLICY_FILE) {
                     continue;
@@ -63,7 +67,11 @@ impl Catalog {
             }
         }
         policy_dirs.push(fallback_dir.to_path_buf());
-        if let Some(policy_path) = policy_dirs.iter().map(|d| d.join(POLICY_FILE)).find(|p| p.is_file()) {
+        if let Some(policy_path) = policy_dirs
+            .iter()
+            .map(|d| d.join(POLICY_FILE))
+            .find(|p| p.is_file())
+        {
             match load::read_source(&policy_path) {
                 Ok(src) => match Policy::load(&src) {
                     Ok(p) => cat.policy = Some(p),
@@ -81,8 +89,14 @@ impl Catalog {
         for rb in &cat.runbooks {
             if let Some(first) = seen.insert(rb.name.clone(), rb.file.name.clone()) {
                 cat.diagnostics.push(
-                    Diagnostic::error("duplicate-runbook", format!("runbook `{}` is defined in `{first}` and again here", rb.name))
-                        .in_file(&rb.file),
+                    Diagnostic::error(
+                        "duplicate-runbook",
+                        format!(
+                            "runbook `{}` is defined in `{first}` and again here",
+                            rb.name
+                        ),
+                    )
+                    .in_file(&rb.file),
                 );
             }
         }
@@ -105,7 +119,10 @@ impl Catalog {
             }
         };
         let stem = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned);
-        let cx = Context { policy: self.policy.as_ref(), expected_name: stem.as_deref() };
+        let cx = Context {
+            policy: self.policy.as_ref(),
+            expected_name: stem.as_deref(),
+        };
         let (runbook, diags) = compile::compile(&src, &raw, cx);
         self.diagnostics.extend(diags);
         if let Some(rb) = runbook {
@@ -116,7 +133,9 @@ impl Catalog {
     /// True when any diagnostic is an error.
     #[must_use]
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 
     /// A runbook by name.

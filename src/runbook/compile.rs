@@ -1,7 +1,7 @@
 //! The compiler: [`RawRunbook`] → [`Runbook`], collecting every problem instead of stopping.
 //!
 //! Passes, in order:
-//! 1. names and ids: the runbook name matches its file, ids are snake_case and unique;
+//! 1. names and ids: the runbook name matches its file, ids are `snake_case` and unique;
 //! 2. params, triggers (cron), severity and escalation against `policy.yaml`;
 //! 3. checks: probe kind, probe params (the probe's own struct), durations, sampling;
 //! 4. every expression and template parses; every reference resolves (`checks.<id>.<field>`,
@@ -25,8 +25,8 @@ use crate::probes::{COMMON_FIELDS, ProbeKind, SAMPLE_FIELDS};
 use crate::runbook::diagnostic::{Diagnostic, SourceFile};
 use crate::runbook::expr;
 use crate::runbook::model::{
-    Action, ActionForm, Approve, Cause, Check, Escalation, Limit, Param, ParamType, Retry,
-    Runbook, Sample, Symptom, Triggers,
+    Action, ActionForm, Approve, Cause, Check, Escalation, Limit, Param, ParamType, Retry, Runbook,
+    Sample, Symptom, Triggers,
 };
 use crate::runbook::node::Node;
 use crate::runbook::param;
@@ -82,7 +82,7 @@ pub fn compile(
         .diags
         .iter()
         .any(|d| d.severity == crate::runbook::diagnostic::Severity::Error);
-    (if has_error { None } else { runbook }, c.diags)
+    (if has_error { None } else { Some(runbook) }, c.diags)
 }
 
 /// Where a reference appears: inside a check's `expect`, its probe's fields are top-level.
@@ -149,7 +149,7 @@ impl<'a> Compiler<'a> {
         self.diags.push(d);
     }
 
-    fn run(&mut self) -> Option<Runbook> {
+    fn run(&mut self) -> Runbook {
         self.names();
         let params = self.params();
         let triggers = self.triggers();
@@ -162,7 +162,7 @@ impl<'a> Compiler<'a> {
         self.check_cycles(&checks);
         self.cause_cycles(&causes);
         self.lint(&causes, &actions, escalation.is_some());
-        Some(Runbook {
+        Runbook {
             name: self.raw.runbook.value.clone(),
             title: self.raw.title.clone(),
             service: self.raw.service.clone(),
@@ -177,7 +177,7 @@ impl<'a> Compiler<'a> {
             causes,
             actions,
             escalation,
-        })
+        }
     }
 
     // ---- pass 1: names and ids -------------------------------------------------------
@@ -186,7 +186,11 @@ impl<'a> Compiler<'a> {
         let name = &self.raw.runbook;
         if !is_runbook_name(&name.value) {
             let d = self
-                .at("invalid-name", format!("runbook name `{}` is not kebab-case", name.value), name.referenced)
+                .at(
+                    "invalid-name",
+                    format!("runbook name `{}` is not kebab-case", name.value),
+                    name.referenced,
+                )
                 .help("use lowercase letters, digits and `-`, e.g. `sse-not-connecting`");
             self.push(d);
         }
@@ -199,7 +203,10 @@ impl<'a> Compiler<'a> {
                     format!("runbook `{}` is in a file named `{expected}`", name.value),
                     name.referenced,
                 )
-                .help(format!("rename the file to `{}.yaml` or the runbook to `{expected}`", name.value));
+                .help(format!(
+                    "rename the file to `{}.yaml` or the runbook to `{expected}`",
+                    name.value
+                ));
             self.push(d);
         }
 
@@ -221,9 +228,17 @@ impl<'a> Compiler<'a> {
             }
             if let Some(first) = seen.get(&(kind, id.value.as_str())) {
                 let d = self
-                    .at("duplicate-id", format!("duplicate {kind} id `{}`", id.value), id.referenced)
+                    .at(
+                        "duplicate-id",
+                        format!("duplicate {kind} id `{}`", id.value),
+                        id.referenced,
+                    )
                     .label("defined again here")
-                    .help(format!("the first {kind} `{}` is at line {}; {kind} ids are unique", id.value, first.line()));
+                    .help(format!(
+                        "the first {kind} `{}` is at line {}; {kind} ids are unique",
+                        id.value,
+                        first.line()
+                    ));
                 self.push(d);
             } else {
                 seen.insert((kind, &id.value), id.referenced);
@@ -252,17 +267,27 @@ impl<'a> Compiler<'a> {
     fn params(&mut self) -> Vec<Param> {
         let mut out = Vec::new();
         for (name, p) in &self.raw.params {
-            let from_alert = p.from.as_ref().is_some_and(|f| f.value.starts_with("alert"));
+            let from_alert = p
+                .from
+                .as_ref()
+                .is_some_and(|f| f.value.starts_with("alert"));
             self.params.insert(name, from_alert);
             if !is_step_id(name) {
-                let d = self
-                    .at("invalid-id", format!("param name `{name}` is not snake_case"), p.ty.referenced);
+                let d = self.at(
+                    "invalid-id",
+                    format!("param name `{name}` is not snake_case"),
+                    p.ty.referenced,
+                );
                 self.push(d);
             }
             let Some(ty) = ParamType::from_name(&p.ty.value) else {
                 let names: Vec<_> = ParamType::ALL.iter().map(|(n, _)| *n).collect();
                 let d = self
-                    .at("unknown-param-type", format!("unknown param type `{}`", p.ty.value), p.ty.referenced)
+                    .at(
+                        "unknown-param-type",
+                        format!("unknown param type `{}`", p.ty.value),
+                        p.ty.referenced,
+                    )
                     .help(format!("types: {}", names.join(", ")));
                 self.push(d);
                 continue;
@@ -308,7 +333,11 @@ impl<'a> Compiler<'a> {
             && let Err(e) = crate::runbook::cron::parse(&cron.value)
         {
             let d = self
-                .at("bad-cron", format!("invalid cron expression `{}`: {e}", cron.value), cron.referenced)
+                .at(
+                    "bad-cron",
+                    format!("invalid cron expression `{}`: {e}", cron.value),
+                    cron.referenced,
+                )
                 .help("five fields: minute hour day-of-month month day-of-week, e.g. `0 6 * * *`");
             self.push(d);
         }
@@ -326,7 +355,11 @@ impl<'a> Compiler<'a> {
         {
             let known: Vec<_> = policy.severities.keys().cloned().collect();
             let d = self
-                .at("unknown-severity", format!("unknown severity `{}`", sev.value), sev.referenced)
+                .at(
+                    "unknown-severity",
+                    format!("unknown severity `{}`", sev.value),
+                    sev.referenced,
+                )
                 .help(format!("policy.yaml defines: {}", known.join(", ")));
             self.push(d);
         }
@@ -339,7 +372,11 @@ impl<'a> Compiler<'a> {
         {
             let known: Vec<_> = policy.ladders.keys().cloned().collect();
             let d = self
-                .at("unknown-ladder", format!("unknown escalation ladder `{}`", ladder.value), ladder.referenced)
+                .at(
+                    "unknown-ladder",
+                    format!("unknown escalation ladder `{}`", ladder.value),
+                    ladder.referenced,
+                )
                 .help(format!("policy.yaml defines: {}", known.join(", ")));
             self.push(d);
         }
@@ -348,7 +385,10 @@ impl<'a> Compiler<'a> {
         }
         Some(Escalation {
             ladder: e.ladder.as_ref().map(|l| l.value.clone()),
-            after_action_unresolved: e.after_action_unresolved.as_ref().and_then(|d| self.duration(d)),
+            after_action_unresolved: e
+                .after_action_unresolved
+                .as_ref()
+                .and_then(|d| self.duration(d)),
             channel: e.channel.as_ref().map(|c| c.value.clone()),
         })
     }
@@ -357,7 +397,11 @@ impl<'a> Compiler<'a> {
         if !policy.channels.contains_key(&ch.value) {
             let known: Vec<_> = policy.channels.keys().cloned().collect();
             let d = self
-                .at("unknown-channel", format!("unknown notification channel `{}`", ch.value), ch.referenced)
+                .at(
+                    "unknown-channel",
+                    format!("unknown notification channel `{}`", ch.value),
+                    ch.referenced,
+                )
                 .help(format!("policy.yaml defines: {}", known.join(", ")));
             self.push(d);
         }
@@ -402,21 +446,33 @@ impl<'a> Compiler<'a> {
         let kind = ProbeKind::from_name(&c.probe.value);
         if kind.is_none() {
             let names: Vec<_> = ProbeKind::ALL.iter().map(|k| k.name()).collect();
-            let mut d = self.at("unknown-probe", format!("unknown probe `{}`", c.probe.value), c.probe.referenced);
+            let mut d = self.at(
+                "unknown-probe",
+                format!("unknown probe `{}`", c.probe.value),
+                c.probe.referenced,
+            );
             d = match suggest(&c.probe.value, names.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("probes: {}", names.join(", "))),
             };
             self.push(d);
         }
-        let empty = Spanned::new(Node::Map(Vec::new()), c.probe.referenced, c.probe.referenced);
+        let empty = Spanned::new(
+            Node::Map(Vec::new()),
+            c.probe.referenced,
+            c.probe.referenced,
+        );
         let with = c.with.as_ref().unwrap_or(&empty);
         if let Some(kind) = kind
             && let Err(e) = kind.check_params(with)
         {
             let loc = e.location.unwrap_or(with.referenced);
             let d = self
-                .at("bad-probe-param", format!("probe `{}`: {}", kind.name(), e.message), loc)
+                .at(
+                    "bad-probe-param",
+                    format!("probe `{}`: {}", kind.name(), e.message),
+                    loc,
+                )
                 .help(format!("see `runbook probe --help {}`", kind.name()));
             self.push(d);
         }
@@ -443,13 +499,22 @@ impl<'a> Compiler<'a> {
             if self.check_names.contains(&a.value.as_str()) {
                 deps.push(a.value.clone());
             } else {
-                let d = self.unknown("unknown-check", "check", &a.value, a.referenced, a.value.as_str());
+                let d = self.unknown(
+                    "unknown-check",
+                    "check",
+                    &a.value,
+                    a.referenced,
+                    a.value.as_str(),
+                );
                 self.push(d);
             }
         }
         let mut seen = HashSet::new();
         deps.retain(|d| seen.insert(d.clone()));
-        let timeout = c.timeout.as_ref().map_or(Some(DEFAULT_CHECK_TIMEOUT), |t| self.duration(t));
+        let timeout = c
+            .timeout
+            .as_ref()
+            .map_or(Some(DEFAULT_CHECK_TIMEOUT), |t| self.duration(t));
         let sample = c.sample.as_ref().and_then(|s| {
             if !(2..=100).contains(&s.times.value) {
                 let d = self.at(
@@ -488,7 +553,11 @@ impl<'a> Compiler<'a> {
         let refs = self.expression(&c.when, Site::Cause);
         if !refs.observes && !refs.causes.is_empty() {
             // depends on other causes only: fine, they observe.
-        } else if !refs.observes && !self.diags.iter().any(|d| d.span == Some(self.src.span_of(c.when.referenced)) && d.code == "expression-syntax") {
+        } else if !refs.observes
+            && !self.diags.iter().any(|d| {
+                d.span == Some(self.src.span_of(c.when.referenced)) && d.code == "expression-syntax"
+            })
+        {
             let d = self
                 .at(
                     "unreachable-cause",
@@ -518,7 +587,11 @@ impl<'a> Compiler<'a> {
             verify: c.verify.iter().map(|r| r.value.clone()).collect(),
             guidance: c.guidance.clone(),
             escalate: c.escalate.as_ref().map(|e| e.value.clone()),
-            checks: refs.checks.into_iter().chain(refs.causes.into_iter().map(|c| format!("causes.{c}"))).collect(),
+            checks: refs
+                .checks
+                .into_iter()
+                .chain(refs.causes.into_iter().map(|c| format!("causes.{c}")))
+                .collect(),
         }
     }
 
@@ -529,12 +602,23 @@ impl<'a> Compiler<'a> {
             .escalation
             .as_ref()
             .and_then(|e| e.ladder.as_ref().map(|l| l.value.clone()))
-            .or_else(|| policy.severities.get(&self.raw.severity.value).and_then(|s| s.ladder.clone()));
-        let Some(ladder) = ladder.and_then(|l| policy.ladders.get(&l)) else { return };
+            .or_else(|| {
+                policy
+                    .severities
+                    .get(&self.raw.severity.value)
+                    .and_then(|s| s.ladder.clone())
+            });
+        let Some(ladder) = ladder.and_then(|l| policy.ladders.get(&l)) else {
+            return;
+        };
         if !ladder.levels.iter().any(|l| l.id == level.value) {
             let ids: Vec<_> = ladder.levels.iter().map(|l| l.id.as_str()).collect();
             let d = self
-                .at("unknown-level", format!("unknown escalation level `{}`", level.value), level.referenced)
+                .at(
+                    "unknown-level",
+                    format!("unknown escalation level `{}`", level.value),
+                    level.referenced,
+                )
                 .help(format!("levels of this ladder: {}", ids.join(", ")));
             self.push(d);
         }
@@ -582,10 +666,27 @@ impl<'a> Compiler<'a> {
         let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
         if forms.len() != 1 {
             let (msg, loc) = if forms.is_empty() {
-                (format!("action `{}` does nothing: give one of {}", a.id.value, names.join(", ")), a.id.referenced)
+                (
+                    format!(
+                        "action `{}` does nothing: give one of {}",
+                        a.id.value,
+                        names.join(", ")
+                    ),
+                    a.id.referenced,
+                )
             } else {
-                let given: Vec<_> = forms.iter().map(|(k, _)| format!("`{}`", k.name())).collect();
-                (format!("action `{}` has several forms ({}); give exactly one", a.id.value, given.join(", ")), forms[1].1)
+                let given: Vec<_> = forms
+                    .iter()
+                    .map(|(k, _)| format!("`{}`", k.name()))
+                    .collect();
+                (
+                    format!(
+                        "action `{}` has several forms ({}); give exactly one",
+                        a.id.value,
+                        given.join(", ")
+                    ),
+                    forms[1].1,
+                )
             };
             let d = self.at("action-form", msg, loc);
             self.push(d);
@@ -598,7 +699,11 @@ impl<'a> Compiler<'a> {
         if let Some(r) = &a.run {
             templates.extend(r.value.iter());
             if r.value.is_empty() {
-                let d = self.at("action-form", "`run` needs at least the program", r.referenced);
+                let d = self.at(
+                    "action-form",
+                    "`run` needs at least the program",
+                    r.referenced,
+                );
                 self.push(d);
             }
         }
@@ -637,13 +742,18 @@ impl<'a> Compiler<'a> {
         }
 
         // Shell safety.
-        let runs_shell = kind == ActionKind::Shell
-            || a.run.as_ref().is_some_and(|r| is_shell_argv(&r.value));
+        let runs_shell =
+            kind == ActionKind::Shell || a.run.as_ref().is_some_and(|r| is_shell_argv(&r.value));
         if let Some(script) = &a.shell
             && is_template(&script.value)
         {
             let d = self
-                .at_in("shell-template", "`{{ }}` inside a shell script would be interpreted by the shell", script.referenced, "{{")
+                .at_in(
+                    "shell-template",
+                    "`{{ }}` inside a shell script would be interpreted by the shell",
+                    script.referenced,
+                    "{{",
+                )
                 .help("pass the value through `env:` and use \"$NAME\" in the script");
             self.push(d);
         }
@@ -653,7 +763,12 @@ impl<'a> Compiler<'a> {
             for arg in r.value.iter().skip(1) {
                 if is_template(&arg.value) {
                     let d = self
-                        .at_in("shell-template", "a template inside a `sh -c` script would be interpreted by the shell", arg.referenced, "{{")
+                        .at_in(
+                            "shell-template",
+                            "a template inside a `sh -c` script would be interpreted by the shell",
+                            arg.referenced,
+                            "{{",
+                        )
                         .help("pass the value through `env:` and use \"$NAME\" in the script");
                     self.push(d);
                 }
@@ -681,7 +796,11 @@ impl<'a> Compiler<'a> {
         if !a.env.is_empty() && !matches!(kind, ActionKind::Run | ActionKind::Shell) {
             let (k, _) = a.env.first().expect("not empty");
             let loc = a.env.get(k).map_or(a.id.referenced, |v| v.referenced);
-            let d = self.at("action-form", format!("`env` applies to `run` and `shell`, not `{}`", kind.name()), loc);
+            let d = self.at(
+                "action-form",
+                format!("`env` applies to `run` and `shell`, not `{}`", kind.name()),
+                loc,
+            );
             self.push(d);
         }
 
@@ -690,10 +809,20 @@ impl<'a> Compiler<'a> {
         }
         if let Some(rb) = &a.rollback {
             if rb.value == a.id.value {
-                let d = self.at("graph-cycle", format!("action `{}` names itself as its rollback", rb.value), rb.referenced);
+                let d = self.at(
+                    "graph-cycle",
+                    format!("action `{}` names itself as its rollback", rb.value),
+                    rb.referenced,
+                );
                 self.push(d);
             } else if !self.actions.contains_key(rb.value.as_str()) {
-                let d = self.unknown("unknown-action", "action", &rb.value, rb.referenced, &rb.value);
+                let d = self.unknown(
+                    "unknown-action",
+                    "action",
+                    &rb.value,
+                    rb.referenced,
+                    &rb.value,
+                );
                 self.push(d);
             }
         }
@@ -702,29 +831,57 @@ impl<'a> Compiler<'a> {
             && a.rollback.is_none()
         {
             let d = self
-                .at("missing-rollback", format!("temporary change `{}` has `revert_after` but no `rollback`", a.id.value), r.referenced)
+                .at(
+                    "missing-rollback",
+                    format!(
+                        "temporary change `{}` has `revert_after` but no `rollback`",
+                        a.id.value
+                    ),
+                    r.referenced,
+                )
                 .help("name the action that restores the previous value: `rollback: <action id>`");
             self.push(d);
         }
         let retry = a.retry.as_ref().and_then(|r| {
             if !(1..=20).contains(&r.attempts.value) {
-                let d = self.at("bad-retry", format!("`retry.attempts` is {}; allow 1 to 20", r.attempts.value), r.attempts.referenced);
+                let d = self.at(
+                    "bad-retry",
+                    format!("`retry.attempts` is {}; allow 1 to 20", r.attempts.value),
+                    r.attempts.referenced,
+                );
                 self.push(d);
             }
-            self.duration(&r.backoff).map(|backoff| Retry { attempts: r.attempts.value, backoff })
+            self.duration(&r.backoff).map(|backoff| Retry {
+                attempts: r.attempts.value,
+                backoff,
+            })
         });
         let limit = a.limit.as_ref().and_then(|l| {
             if l.max.value == 0 {
-                let d = self.at("bad-limit", "`limit.max` is 0: the action could never run", l.max.referenced);
+                let d = self.at(
+                    "bad-limit",
+                    "`limit.max` is 0: the action could never run",
+                    l.max.referenced,
+                );
                 self.push(d);
             }
-            self.duration(&l.per).map(|per| Limit { max: l.max.value, per })
+            self.duration(&l.per).map(|per| Limit {
+                max: l.max.value,
+                per,
+            })
         });
         let approve = a.approve.as_ref().map(|ap| Approve {
             prompt: ap.prompt.value.clone(),
-            timeout: ap.timeout.as_ref().and_then(|t| self.duration(t)).unwrap_or(DEFAULT_APPROVE_TIMEOUT),
+            timeout: ap
+                .timeout
+                .as_ref()
+                .and_then(|t| self.duration(t))
+                .unwrap_or(DEFAULT_APPROVE_TIMEOUT),
         });
-        let timeout = a.timeout.as_ref().map_or(Some(DEFAULT_ACTION_TIMEOUT), |t| self.duration(t));
+        let timeout = a
+            .timeout
+            .as_ref()
+            .map_or(Some(DEFAULT_ACTION_TIMEOUT), |t| self.duration(t));
 
         let form = if let Some(r) = &a.run {
             ActionForm::Run(r.value.iter().map(|s| s.value.clone()).collect())
@@ -735,14 +892,21 @@ impl<'a> Compiler<'a> {
             ActionForm::Http {
                 url: h.url.value.clone(),
                 method: h.method.unwrap_or(crate::probes::http::HttpMethod::Post),
-                headers: h.headers.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+                headers: h
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect(),
                 body: h.body.as_ref().map(|b| b.value.clone()),
                 token_file: h.token_file.as_ref().map(|b| b.value.clone()),
                 insecure: h.insecure,
                 expect_status: h.expect_status.clone(),
             }
         } else if let Some(s) = &a.systemd {
-            ActionForm::Systemd { unit: s.value.unit.value.clone(), op: s.value.op }
+            ActionForm::Systemd {
+                unit: s.value.unit.value.clone(),
+                op: s.value.op,
+            }
         } else if let Some(s) = &a.set_env {
             ActionForm::SetEnv {
                 file: s.value.file.value.clone(),
@@ -750,7 +914,10 @@ impl<'a> Compiler<'a> {
                 value: s.value.value.value.clone(),
             }
         } else if let Some(b) = &a.backup {
-            ActionForm::Backup { from: b.value.from.value.clone(), to: b.value.to.value.clone() }
+            ActionForm::Backup {
+                from: b.value.from.value.clone(),
+                to: b.value.to.value.clone(),
+            }
         } else if let Some(r) = &a.restore {
             ActionForm::Restore {
                 from: r.value.from.value.clone(),
@@ -758,7 +925,10 @@ impl<'a> Compiler<'a> {
                 backup: r.value.backup.as_ref().map(|b| b.value.clone()),
             }
         } else if let Some(n) = &a.notify {
-            ActionForm::Notify { channel: n.value.channel.value.clone(), message: n.value.message.value.clone() }
+            ActionForm::Notify {
+                channel: n.value.channel.value.clone(),
+                message: n.value.message.value.clone(),
+            }
         } else {
             return None;
         };
@@ -767,7 +937,11 @@ impl<'a> Compiler<'a> {
             title: a.title.clone(),
             kind,
             form,
-            env: a.env.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            env: a
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
             verify: a.verify.iter().map(|v| v.value.clone()).collect(),
             retry,
             limit,
@@ -803,16 +977,33 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn syntax(&self, code: &'static str, text: &str, loc: Location, err: &expr::ExprError) -> Diagnostic {
+    fn syntax(
+        &self,
+        code: &'static str,
+        text: &str,
+        loc: Location,
+        err: &expr::ExprError,
+    ) -> Diagnostic {
         let base = self.src.span_within(loc, first_line(text));
-        let base_matches = self.src.text.get(base.offset..).is_some_and(|t| t.starts_with(first_line(text)));
+        let base_matches = self
+            .src
+            .text
+            .get(base.offset..)
+            .is_some_and(|t| t.starts_with(first_line(text)));
         let span = match (&err.range, base_matches) {
             (Some(r), true) if text[..r.start.min(text.len())].find('\n').is_none() => {
-                crate::runbook::diagnostic::Span { offset: base.offset + r.start, len: r.len().max(1) }
+                crate::runbook::diagnostic::Span {
+                    offset: base.offset + r.start,
+                    len: r.len().max(1),
+                }
             }
             _ => base,
         };
-        let what = if code == "template-syntax" { "template" } else { "expression" };
+        let what = if code == "template-syntax" {
+            "template"
+        } else {
+            "expression"
+        };
         Diagnostic::error(code, format!("{what} does not parse: {}", err.message))
             .at(self.src, span)
             .help(if code == "template-syntax" {
@@ -822,7 +1013,14 @@ impl<'a> Compiler<'a> {
             })
     }
 
-    fn unknown(&self, code: &'static str, kind: &str, name: &str, loc: Location, needle: &str) -> Diagnostic {
+    fn unknown(
+        &self,
+        code: &'static str,
+        kind: &str,
+        name: &str,
+        loc: Location,
+        needle: &str,
+    ) -> Diagnostic {
         let candidates: Vec<&str> = match kind {
             "check" => self.check_names.clone(),
             "cause" => self.causes.clone(),
@@ -849,7 +1047,13 @@ impl<'a> Compiler<'a> {
                     if let Some(name) = parts.get(1) {
                         match self.params.get(name) {
                             None => {
-                                let d = self.unknown("unknown-param", "param", name, loc, &format!("params.{name}"));
+                                let d = self.unknown(
+                                    "unknown-param",
+                                    "param",
+                                    name,
+                                    loc,
+                                    &format!("params.{name}"),
+                                );
                                 self.push(d);
                             }
                             Some(true) => refs.tainted = true,
@@ -858,17 +1062,27 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 "checks" => {
-                    if matches!(site, Site::Cause | Site::Other | Site::Check | Site::Expect(..)) {
+                    if matches!(
+                        site,
+                        Site::Cause | Site::Other | Site::Check | Site::Expect(..)
+                    ) {
                         refs.observes = true;
                     }
                     let Some(id) = parts.get(1) else { continue };
                     if !self.check_names.contains(id) {
-                        let d = self.unknown("unknown-check", "check", id, loc, &format!("checks.{id}"));
+                        let d = self.unknown(
+                            "unknown-check",
+                            "check",
+                            id,
+                            loc,
+                            &format!("checks.{id}"),
+                        );
                         self.push(d);
                         continue;
                     }
                     refs.checks.push((*id).to_owned());
-                    if let (Some(field), Some((kind, sampled))) = (parts.get(2), self.checks.get(id).copied())
+                    if let (Some(field), Some((kind, sampled))) =
+                        (parts.get(2), self.checks.get(id).copied())
                         && !kind.has_field(field, sampled)
                     {
                         let mut fields: Vec<&str> = COMMON_FIELDS.to_vec();
@@ -876,14 +1090,23 @@ impl<'a> Compiler<'a> {
                         if sampled {
                             fields.extend(SAMPLE_FIELDS);
                         }
-                        let mut d = self
-                            .at_in("unknown-field", format!("check `{id}` (probe `{}`) has no field `{field}`", kind.name()), loc, &format!("checks.{id}.{field}"));
+                        let mut d = self.at_in(
+                            "unknown-field",
+                            format!(
+                                "check `{id}` (probe `{}`) has no field `{field}`",
+                                kind.name()
+                            ),
+                            loc,
+                            &format!("checks.{id}.{field}"),
+                        );
                         d = match suggest(field, fields.iter().copied()) {
                             Some(s) => d.help(format!("did you mean `{s}`?")),
                             None => d.help(format!("fields: {}", fields.join(", "))),
                         };
                         if !sampled && SAMPLE_FIELDS.contains(field) {
-                            d = d.help(format!("`{field}` needs `sample: {{times, every}}` on check `{id}`"));
+                            d = d.help(format!(
+                                "`{field}` needs `sample: {{times, every}}` on check `{id}`"
+                            ));
                         }
                         self.push(d);
                     }
@@ -898,7 +1121,13 @@ impl<'a> Compiler<'a> {
                     }
                     let Some(id) = parts.get(1) else { continue };
                     if !self.causes.contains(id) {
-                        let d = self.unknown("unknown-cause", "cause", id, loc, &format!("causes.{id}"));
+                        let d = self.unknown(
+                            "unknown-cause",
+                            "cause",
+                            id,
+                            loc,
+                            &format!("causes.{id}"),
+                        );
                         self.push(d);
                         continue;
                     }
@@ -907,7 +1136,12 @@ impl<'a> Compiler<'a> {
                         && !CAUSE_FIELDS.contains(field)
                     {
                         let d = self
-                            .at_in("unknown-field", format!("cause `{id}` has no field `{field}`"), loc, &format!("causes.{id}.{field}"))
+                            .at_in(
+                                "unknown-field",
+                                format!("cause `{id}` has no field `{field}`"),
+                                loc,
+                                &format!("causes.{id}.{field}"),
+                            )
                             .help(format!("fields: {}", CAUSE_FIELDS.join(", ")));
                         self.push(d);
                     }
@@ -916,7 +1150,13 @@ impl<'a> Compiler<'a> {
                     refs.observes = true;
                     let Some(id) = parts.get(1) else { continue };
                     if !self.symptoms.contains(id) {
-                        let d = self.unknown("unknown-symptom", "symptom", id, loc, &format!("symptoms.{id}"));
+                        let d = self.unknown(
+                            "unknown-symptom",
+                            "symptom",
+                            id,
+                            loc,
+                            &format!("symptoms.{id}"),
+                        );
                         self.push(d);
                         continue;
                     }
@@ -924,7 +1164,12 @@ impl<'a> Compiler<'a> {
                         && !SYMPTOM_FIELDS.contains(field)
                     {
                         let d = self
-                            .at_in("unknown-field", format!("symptom `{id}` has no field `{field}`"), loc, &format!("symptoms.{id}.{field}"))
+                            .at_in(
+                                "unknown-field",
+                                format!("symptom `{id}` has no field `{field}`"),
+                                loc,
+                                &format!("symptoms.{id}.{field}"),
+                            )
                             .help(format!("fields: {}", SYMPTOM_FIELDS.join(", ")));
                         self.push(d);
                     }
@@ -936,7 +1181,12 @@ impl<'a> Compiler<'a> {
                         && !ALERT_FIELDS.contains(field)
                     {
                         let d = self
-                            .at_in("unknown-field", format!("`alert` has no field `{field}`"), loc, &format!("alert.{field}"))
+                            .at_in(
+                                "unknown-field",
+                                format!("`alert` has no field `{field}`"),
+                                loc,
+                                &format!("alert.{field}"),
+                            )
                             .help(format!("fields: {}", ALERT_FIELDS.join(", ")));
                         self.push(d);
                     }
@@ -951,19 +1201,33 @@ impl<'a> Compiler<'a> {
                             if sampled {
                                 fields.extend(SAMPLE_FIELDS);
                             }
-                            let mut d = self.at_in("unknown-field", format!("probe `{}` has no result field `{field}`", kind.name()), loc, field);
+                            let mut d = self.at_in(
+                                "unknown-field",
+                                format!("probe `{}` has no result field `{field}`", kind.name()),
+                                loc,
+                                field,
+                            );
                             d = match suggest(field, fields.iter().copied()) {
                                 Some(s) => d.help(format!("did you mean `{s}`?")),
                                 None => d.help(format!("fields: {}", fields.join(", "))),
                             };
                             if !sampled && SAMPLE_FIELDS.contains(&field) {
-                                d = d.help(format!("`{field}` needs `sample: {{times, every}}` on this check"));
+                                d = d.help(format!(
+                                    "`{field}` needs `sample: {{times, every}}` on this check"
+                                ));
                             }
                             self.push(d);
                         }
                     } else {
-                        let roots = ["params", "checks", "causes", "symptoms", "alert", "host", "now"];
-                        let mut d = self.at_in("unknown-variable", format!("unknown variable `{field}`"), loc, field);
+                        let roots = [
+                            "params", "checks", "causes", "symptoms", "alert", "host", "now",
+                        ];
+                        let mut d = self.at_in(
+                            "unknown-variable",
+                            format!("unknown variable `{field}`"),
+                            loc,
+                            field,
+                        );
                         d = match suggest(field, roots.iter().copied()) {
                             Some(s) => d.help(format!("did you mean `{s}`?")),
                             None => d.help("expressions read `params`, `checks.<id>`, `causes.<id>`, `symptoms.<id>`, `alert`, `host`, `now`"),
@@ -979,10 +1243,18 @@ impl<'a> Compiler<'a> {
     // ---- pass 5: cycles --------------------------------------------------------------------
 
     fn check_cycles(&mut self, checks: &[Check]) {
-        let edges: Vec<(String, Vec<String>)> = checks.iter().map(|c| (c.id.clone(), c.deps.clone())).collect();
+        let edges: Vec<(String, Vec<String>)> = checks
+            .iter()
+            .map(|c| (c.id.clone(), c.deps.clone()))
+            .collect();
         if let Some(cycle) = find_cycle(&edges) {
             let first = &cycle[0];
-            let loc = self.raw.checks.iter().find(|c| &c.id.value == first).map_or_else(Location::default_loc, |c| c.id.referenced);
+            let loc = self
+                .raw
+                .checks
+                .iter()
+                .find(|c| &c.id.value == first)
+                .map_or_else(Location::default_loc, |c| c.id.referenced);
             let d = self
                 .at("graph-cycle", format!("checks depend on each other in a cycle: {}", cycle.join(" → ")), loc)
                 .help("a check may read only checks that do not read it back (via `when`, `expect`, templates or `after`)");
@@ -993,12 +1265,32 @@ impl<'a> Compiler<'a> {
     fn cause_cycles(&mut self, causes: &[Cause]) {
         let edges: Vec<(String, Vec<String>)> = causes
             .iter()
-            .map(|c| (c.id.clone(), c.checks.iter().filter_map(|x| x.strip_prefix("causes.").map(str::to_owned)).collect()))
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    c.checks
+                        .iter()
+                        .filter_map(|x| x.strip_prefix("causes.").map(str::to_owned))
+                        .collect(),
+                )
+            })
             .collect();
         if let Some(cycle) = find_cycle(&edges) {
             let first = &cycle[0];
-            let loc = self.raw.causes.iter().find(|c| &c.id.value == first).map_or_else(Location::default_loc, |c| c.id.referenced);
-            let d = self.at("graph-cycle", format!("causes depend on each other in a cycle: {}", cycle.join(" → ")), loc);
+            let loc = self
+                .raw
+                .causes
+                .iter()
+                .find(|c| &c.id.value == first)
+                .map_or_else(Location::default_loc, |c| c.id.referenced);
+            let d = self.at(
+                "graph-cycle",
+                format!(
+                    "causes depend on each other in a cycle: {}",
+                    cycle.join(" → ")
+                ),
+                loc,
+            );
             self.push(d);
         }
     }
@@ -1009,13 +1301,28 @@ impl<'a> Compiler<'a> {
         let raw = self.raw;
         let by_id: HashMap<&str, &Action> = actions.iter().map(|a| (a.id.as_str(), a)).collect();
         for (cause, rc) in causes.iter().zip(&raw.causes) {
-            let mutating: Vec<&&Action> = cause.remedy.iter().filter_map(|r| by_id.get(r.as_str())).filter(|a| a.mutating()).collect();
-            let verified = !cause.verify.is_empty() || (!mutating.is_empty() && mutating.iter().all(|a| !a.verify.is_empty()));
+            let mutating: Vec<&&Action> = cause
+                .remedy
+                .iter()
+                .filter_map(|r| by_id.get(r.as_str()))
+                .filter(|a| a.mutating())
+                .collect();
+            let verified = !cause.verify.is_empty()
+                || (!mutating.is_empty() && mutating.iter().all(|a| !a.verify.is_empty()));
             if !mutating.is_empty() && !verified {
                 let loc = rc.remedy.first().map_or(rc.id.referenced, |r| r.referenced);
                 let d = self
-                    .at("missing-verify", format!("cause `{}` runs a mutating remedy but has no `verify`", cause.id), loc)
-                    .help("list the checks that must pass again after the fix: `verify: [healthz]`");
+                    .at(
+                        "missing-verify",
+                        format!(
+                            "cause `{}` runs a mutating remedy but has no `verify`",
+                            cause.id
+                        ),
+                        loc,
+                    )
+                    .help(
+                        "list the checks that must pass again after the fix: `verify: [healthz]`",
+                    );
                 self.push(d);
             }
             if mutating.is_empty() && !has_escalation && cause.escalate.is_none() {
@@ -1025,10 +1332,17 @@ impl<'a> Compiler<'a> {
                 self.push(d);
             }
         }
-        let ids: HashMap<&str, Location> = raw.actions.iter().map(|a| (a.id.value.as_str(), a.id.referenced)).collect();
+        let ids: HashMap<&str, Location> = raw
+            .actions
+            .iter()
+            .map(|a| (a.id.value.as_str(), a.id.referenced))
+            .collect();
         for action in actions {
             if action.mutating() && action.limit.is_none() {
-                let loc = ids.get(action.id.as_str()).copied().unwrap_or(Location::UNKNOWN);
+                let loc = ids
+                    .get(action.id.as_str())
+                    .copied()
+                    .unwrap_or(Location::UNKNOWN);
                 let d = self
                     .at("missing-limit", format!("mutating action `{}` has no `limit`", action.id), loc)
                     .help("bound how often it may run, across processes: `limit: { max: 3, per: 1h }`");
@@ -1044,7 +1358,14 @@ impl<'a> Compiler<'a> {
         for ra in &raw.actions {
             if !used.contains(ra.id.value.as_str()) {
                 let d = self
-                    .at("unused-action", format!("action `{}` is not in any `remedy` or `rollback`", ra.id.value), ra.id.referenced)
+                    .at(
+                        "unused-action",
+                        format!(
+                            "action `{}` is not in any `remedy` or `rollback`",
+                            ra.id.value
+                        ),
+                        ra.id.referenced,
+                    )
                     .warning();
                 self.push(d);
             }
@@ -1071,32 +1392,46 @@ fn first_line(text: &str) -> &str {
 #[must_use]
 pub fn is_runbook_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.ends_with('-')
 }
 
-/// A step id: snake_case, usable in expressions.
+/// A step id: `snake_case`, usable in expressions.
 #[must_use]
 pub fn is_step_id(s: &str) -> bool {
     s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn is_alert_path(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
     match parts.as_slice() {
         ["alert", "labels" | "annotations", name] => !name.is_empty(),
-        ["alert", "fingerprint" | "status" | "starts_at" | "receiver" | "name"] => true,
+        [
+            "alert",
+            "fingerprint" | "status" | "starts_at" | "receiver" | "name",
+        ] => true,
         _ => false,
     }
 }
 
 fn is_shell_argv(argv: &[SString]) -> bool {
-    let Some(prog) = argv.first() else { return false };
+    let Some(prog) = argv.first() else {
+        return false;
+    };
     let base = prog.value.rsplit('/').next().unwrap_or("");
-    matches!(base, "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "busybox")
-        && argv.iter().any(|a| a.value == "-c" || (a.value.starts_with('-') && a.value.contains('c') && !a.value.starts_with("--")))
+    matches!(
+        base,
+        "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "busybox"
+    ) && argv.iter().any(|a| {
+        a.value == "-c"
+            || (a.value.starts_with('-') && a.value.contains('c') && !a.value.starts_with("--"))
+    })
 }
 
 /// The closest candidate by edit distance, if close enough.
@@ -1115,7 +1450,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -1125,36 +1462,13 @@ fn levenshtein(a: &str, b: &str) -> usize {
 /// The first cycle in a dependency list, as a path that returns to its start.
 #[must_use]
 pub fn find_cycle(edges: &[(String, Vec<String>)]) -> Option<Vec<String>> {
-    let index: HashMap<&str, usize> = edges.iter().enumerate().map(|(i, (id, _))| (id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = edges
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
     let mut state = vec![0u8; edges.len()]; // 0 new, 1 on stack, 2 done
     let mut stack: Vec<usize> = Vec::new();
-    fn visit(
-        n: usize,
-        edges: &[(String, Vec<String>)],
-        index: &HashMap<&str, usize>,
-        state: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<String>> {
-        state[n] = 1;
-        stack.push(n);
-        for dep in &edges[n].1 {
-            let Some(&m) = index.get(dep.as_str()) else { continue };
-            if state[m] == 1 {
-                let start = stack.iter().position(|&x| x == m).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..].iter().map(|&i| edges[i].0.clone()).collect();
-                cycle.push(edges[m].0.clone());
-                return Some(cycle);
-            }
-            if state[m] == 0
-                && let Some(c) = visit(m, edges, index, state, stack)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        state[n] = 2;
-        None
-    }
     for n in 0..edges.len() {
         if state[n] == 0
             && let Some(c) = visit(n, edges, &index, &mut state, &mut stack)
@@ -1162,5 +1476,36 @@ pub fn find_cycle(edges: &[(String, Vec<String>)]) -> Option<Vec<String>> {
             return Some(c);
         }
     }
+    None
+}
+
+fn visit(
+    n: usize,
+    edges: &[(String, Vec<String>)],
+    index: &HashMap<&str, usize>,
+    state: &mut [u8],
+    stack: &mut Vec<usize>,
+) -> Option<Vec<String>> {
+    state[n] = 1;
+    stack.push(n);
+    for dep in &edges[n].1 {
+        let Some(&m) = index.get(dep.as_str()) else {
+            continue;
+        };
+        if state[m] == 1 {
+            let start = stack.iter().position(|&x| x == m).unwrap_or(0);
+            let mut cycle: Vec<String> =
+                stack[start..].iter().map(|&i| edges[i].0.clone()).collect();
+            cycle.push(edges[m].0.clone());
+            return Some(cycle);
+        }
+        if state[m] == 0
+            && let Some(c) = visit(m, edges, index, state, stack)
+        {
+            return Some(c);
+        }
+    }
+    stack.pop();
+    state[n] = 2;
     None
 }

@@ -35,9 +35,15 @@ impl SourceFile {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let before = &self.text.as_bytes()[..offset];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let line = before.split(|&b| b == b'\n').count();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let col = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         (line, col)
     }
 
@@ -198,9 +204,7 @@ impl Diagnostic {
     #[must_use]
     pub fn position(&self) -> Option<(&str, usize, usize)> {
         let source = self.source.as_ref()?;
-        let (line, col) = self
-            .span
-            .map_or((1, 1), |s| source.line_col(s.offset));
+        let (line, col) = self.span.map_or((1, 1), |s| source.line_col(s.offset));
         Some((source.name.as_str(), line, col))
     }
 
@@ -236,8 +240,14 @@ impl Diagnostic {
             .replace('\n', "%0A");
         match self.position() {
             Some((file, line, col)) => {
-                let file = file.replace('%', "%25").replace(',', "%2C").replace(':', "%3A");
-                format!("::{level} file={file},line={line},col={col},title={}::{message}", self.code)
+                let file = file
+                    .replace('%', "%25")
+                    .replace(',', "%2C")
+                    .replace(':', "%3A");
+                format!(
+                    "::{level} file={file},line={line},col={col},title={}::{message}",
+                    self.code
+                )
             }
             None => format!("::{level} title={}::{message}", self.code),
         }
@@ -271,7 +281,11 @@ impl std::error::Error for Diagnostic {}
 impl miette::Diagnostic for Diagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         let pos = self.position().map(|(f, l, c)| format!(" {f}:{l}:{c}"));
-        Some(Box::new(format!("{}{}", self.code, pos.unwrap_or_default())))
+        Some(Box::new(format!(
+            "{}{}",
+            self.code,
+            pos.unwrap_or_default()
+        )))
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.severity {

@@ -24,9 +24,8 @@ pub const MAX_DEPTH: usize = 24;
 /// `io-error`, `file-too-large`, `not-utf8`.
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     let name = path.display().to_string();
-    let io = |e: std::io::Error| {
-        Diagnostic::error("io-error", format!("cannot read `{name}`: {e}"))
-    };
+    let io =
+        |e: std::io::Error| Diagnostic::error("io-error", format!("cannot read `{name}`: {e}"));
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_large(&name, meta.len()));
@@ -42,9 +41,11 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
             let src = SourceFile::new(name.clone(), text);
             let span = crate::runbook::diagnostic::Span { offset, len: 1 };
-            Err(Diagnostic::error("not-utf8", format!("`{name}` is not valid UTF-8"))
-                .at(&src, span)
-                .label("invalid byte"))
+            Err(
+                Diagnostic::error("not-utf8", format!("`{name}` is not valid UTF-8"))
+                    .at(&src, span)
+                    .label("invalid byte"),
+            )
         }
     }
 }
@@ -52,7 +53,9 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
 fn too_large(name: &str, len: u64) -> Diagnostic {
     Diagnostic::error(
         "file-too-large",
-        format!("`{name}` is {len} bytes; a runbook file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"),
+        format!(
+            "`{name}` is {len} bytes; a runbook file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"
+        ),
     )
     .help("split it into several runbooks")
 }
@@ -94,7 +97,9 @@ pub fn yaml_diagnostic(src: &Arc<SourceFile>, err: &YamlError) -> Diagnostic {
     let mut message = err.to_string();
     // serde-saphyr appends " at line N, column M"; the snippet already shows it.
     if let Some((head, tail)) = message.rsplit_once(" at line ")
-        && tail.split(", column ").all(|p| p.trim().chars().all(|c| c.is_ascii_digit()))
+        && tail
+            .split(", column ")
+            .all(|p| p.trim().chars().all(|c| c.is_ascii_digit()))
     {
         message = head.to_owned();
     }
@@ -106,7 +111,9 @@ pub fn yaml_diagnostic(src: &Arc<SourceFile>, err: &YamlError) -> Diagnostic {
     match code {
         "unknown-key" => d.label("not a known key"),
         "too-deep" => d.help(format!("runbooks nest at most {MAX_DEPTH} levels")),
-        "alias-bomb" => d.help("anchors and aliases may not expand into more than a few thousand nodes"),
+        "alias-bomb" => {
+            d.help("anchors and aliases may not expand into more than a few thousand nodes")
+        }
         "multiple-documents" => d.help("one runbook per file; remove the `---` separator"),
         _ => d,
     }

@@ -129,7 +129,10 @@ impl ParamType {
     /// The type's name.
     #[must_use]
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, t)| *t == self).map_or("?", |(n, _)| n)
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("?", |(n, _)| n)
     }
 }
 
@@ -387,14 +390,26 @@ fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<
     }
 }
 
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's serialize_with signature"
+)]
 fn ser_probe<S: serde::Serializer>(p: &ProbeKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.name())
 }
 
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's serialize_with signature"
+)]
 fn ser_op<S: serde::Serializer>(p: &SystemdOp, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.verb())
 }
 
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's serialize_with signature"
+)]
 fn ser_method<S: serde::Serializer>(m: &HttpMethod, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{m:?}").to_uppercase())
 }

@@ -184,7 +184,7 @@ impl de::Error for NodeError {
 /// Deserializes a typed value out of a [`Spanned<Node>`].
 pub struct NodeDeserializer<'a>(pub &'a Spanned<Node>);
 
-impl<'a> NodeDeserializer<'a> {
+impl NodeDeserializer<'_> {
     fn loc(&self) -> Location {
         self.0.referenced
     }
@@ -337,7 +337,9 @@ impl<'de, 'a> EnumAccess<'de> for NodeEnum<'a> {
     ) -> Result<(V::Value, Self::Variant), NodeError> {
         let de: de::value::StrDeserializer<'_, NodeError> =
             self.key.value.as_str().into_deserializer();
-        let v = seed.deserialize(de).map_err(|e| e.at(self.key.referenced))?;
+        let v = seed
+            .deserialize(de)
+            .map_err(|e| e.at(self.key.referenced))?;
         Ok((v, NodeDeserializer(self.value)))
     }
 }
@@ -350,7 +352,11 @@ impl<'de> VariantAccess<'de> for NodeDeserializer<'_> {
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, NodeError> {
         seed.deserialize(self)
     }
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, NodeError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, NodeError> {
         self.deserialize_any(visitor)
     }
     fn struct_variant<V: Visitor<'de>>(

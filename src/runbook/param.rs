@@ -48,7 +48,11 @@ pub fn parse(ty: ParamType, text: &str) -> Result<Value, String> {
     let bad = || format!("expected {}, found `{text}`", describe(ty));
     match ty {
         ParamType::String => Ok(Value::String(text.to_owned())),
-        ParamType::Int => text.trim().parse::<i64>().map(Value::from).map_err(|_| bad()),
+        ParamType::Int => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| bad()),
         ParamType::Float => text
             .trim()
             .parse::<f64>()

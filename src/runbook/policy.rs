@@ -152,21 +152,33 @@ impl Policy {
                 && !policy.ladders.contains_key(ladder)
             {
                 diags.push(
-                    Diagnostic::error("unknown-ladder", format!("severity `{key}` names unknown ladder `{ladder}`"))
-                        .in_file(src),
+                    Diagnostic::error(
+                        "unknown-ladder",
+                        format!("severity `{key}` names unknown ladder `{ladder}`"),
+                    )
+                    .in_file(src),
                 );
             }
         }
         for (name, ladder) in &policy.ladders {
             if ladder.levels.is_empty() {
-                diags.push(Diagnostic::error("empty-ladder", format!("ladder `{name}` has no levels")).in_file(src));
+                diags.push(
+                    Diagnostic::error("empty-ladder", format!("ladder `{name}` has no levels"))
+                        .in_file(src),
+                );
             }
             for level in &ladder.levels {
                 for ch in &level.notify {
                     if !policy.channels.contains_key(ch) {
                         diags.push(
-                            Diagnostic::error("unknown-channel", format!("level `{}` of ladder `{name}` notifies unknown channel `{ch}`", level.id))
-                                .in_file(src),
+                            Diagnostic::error(
+                                "unknown-channel",
+                                format!(
+                                    "level `{}` of ladder `{name}` notifies unknown channel `{ch}`",
+                                    level.id
+                                ),
+                            )
+                            .in_file(src),
                         );
                     }
                 }
@@ -174,17 +186,26 @@ impl Policy {
         }
         for (name, ch) in &policy.channels {
             if ch.kind != ChannelKind::Stdout && ch.url.is_none() {
-                diags.push(Diagnostic::error("missing-key", format!("channel `{name}` needs a `url`")).in_file(src));
+                diags.push(
+                    Diagnostic::error("missing-key", format!("channel `{name}` needs a `url`"))
+                        .in_file(src),
+                );
             }
         }
-        if diags.is_empty() { Ok(policy) } else { Err(diags) }
+        if diags.is_empty() {
+            Ok(policy)
+        } else {
+            Err(diags)
+        }
     }
 
     /// The ladder a runbook climbs: its own, else its severity's.
     #[must_use]
     pub fn ladder_for(&self, explicit: Option<&str>, severity: &str) -> Option<(&str, &Ladder)> {
         let name = explicit.or_else(|| self.severities.get(severity)?.ladder.as_deref())?;
-        self.ladders.get_key_value(name).map(|(k, v)| (k.as_str(), v))
+        self.ladders
+            .get_key_value(name)
+            .map(|(k, v)| (k.as_str(), v))
     }
 }
 

@@ -24,13 +24,27 @@ pub fn runbook_schema() -> String {
     let root = generator.into_root_schema_for::<RawRunbook>();
     let mut value: Value = root.to_value();
     if let Some(obj) = value.as_object_mut() {
-        obj.insert("$id".into(), json!("https://runbook.invalid/schema/runbook.schema.json"));
+        obj.insert(
+            "$id".into(),
+            json!("https://runbook.invalid/schema/runbook.schema.json"),
+        );
     }
     let names: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.name()).collect();
-    let defs_key = if value.get("definitions").is_some() { "definitions" } else { "$defs" };
-    if let Some(check) = value.pointer_mut(&format!("/{defs_key}/RawCheck")).and_then(Value::as_object_mut) {
+    let defs_key = if value.get("definitions").is_some() {
+        "definitions"
+    } else {
+        "$defs"
+    };
+    if let Some(check) = value
+        .pointer_mut(&format!("/{defs_key}/RawCheck"))
+        .and_then(Value::as_object_mut)
+    {
         check.insert("allOf".into(), Value::Array(probe_rules));
-        if let Some(probe) = check.get_mut("properties").and_then(|p| p.get_mut("probe")).and_then(Value::as_object_mut) {
+        if let Some(probe) = check
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("probe"))
+            .and_then(Value::as_object_mut)
+        {
             probe.insert("enum".into(), json!(names));
         }
     }

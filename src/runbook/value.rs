@@ -1,6 +1,6 @@
 //! Small typed values shared by the format: durations and "a literal or a template".
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ pub fn format_duration(d: Duration) -> String {
     let mut out = String::new();
     for (unit, secs) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
         if s >= secs {
-            out.push_str(&format!("{}{unit}", s / secs));
+            let _ = write!(out, "{}{unit}", s / secs);
             s %= secs;
         }
     }
@@ -70,7 +70,9 @@ impl<'de> Deserialize<'de> for DurationParam {
                 if is_template(v) {
                     Ok(DurationParam::Template(v.to_owned()))
                 } else {
-                    parse_duration(v).map(DurationParam::Fixed).map_err(E::custom)
+                    parse_duration(v)
+                        .map(DurationParam::Fixed)
+                        .map_err(E::custom)
                 }
             }
         }
