@@ -23,6 +23,10 @@ pub struct Policy {
     /// Notification channels by name.
     #[serde(default)]
     pub channels: IndexMap<String, Channel>,
+    /// Severities whose mutating remedies `runbook serve` may run without a person
+    /// (actions with `approve:` always wait for one).
+    #[serde(default)]
+    pub auto_remediation: IndexMap<String, bool>,
     /// The post-mortem template.
     #[serde(default)]
     pub postmortem: Option<Postmortem>,
@@ -50,9 +54,6 @@ pub struct SeverityDef {
     /// Default escalation ladder.
     #[serde(default)]
     pub ladder: Option<String>,
-    /// May `runbook serve` run mutating actions for this severity without a person?
-    #[serde(default)]
-    pub auto_remediate: bool,
 }
 
 /// An escalation ladder.
@@ -78,9 +79,9 @@ pub struct Level {
     /// Who (`Ops Team`).
     pub name: String,
     /// Reached when the previous level has left the problem unresolved this long
-    /// (`0s` for the first level: immediate).
+    /// (`0m` for the first level: immediate).
     #[serde(default)]
-    pub after_unresolved: Option<DurationParam>,
+    pub after: Option<DurationParam>,
     /// What this level does.
     #[serde(default)]
     pub duties: Vec<String>,
@@ -94,10 +95,14 @@ pub struct Level {
 #[serde(deny_unknown_fields)]
 pub struct Channel {
     /// stdout, webhook (JSON) or slack (Slack-compatible webhook).
+    #[serde(rename = "type")]
     pub kind: ChannelKind,
     /// Where to post (webhook, slack).
     #[serde(default)]
     pub url: Option<String>,
+    /// The Slack channel name, for `slack`.
+    #[serde(default)]
+    pub channel: Option<String>,
     /// For people.
     #[serde(default)]
     pub description: Option<String>,
@@ -184,6 +189,17 @@ impl Policy {
                 }
             }
         }
+        for key in policy.auto_remediation.keys() {
+            if !policy.severities.contains_key(key) {
+                diags.push(
+                    Diagnostic::error(
+                        "unknown-severity",
+                        format!("`auto_remediation` names unknown severity `{key}`"),
+                    )
+                    .in_file(src),
+                );
+            }
+        }
         for (name, ch) in &policy.channels {
             if ch.kind != ChannelKind::Stdout && ch.url.is_none() {
                 diags.push(
@@ -213,7 +229,7 @@ impl Level {
     /// How long the previous level may leave the problem unresolved.
     #[must_use]
     pub fn after(&self) -> Duration {
-        match &self.after_unresolved {
+        match &self.after {
             Some(DurationParam::Fixed(d)) => *d,
             Some(DurationParam::Template(t)) => parse_duration(t).unwrap_or_default(),
             None => Duration::ZERO,
