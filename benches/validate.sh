@@ -71,7 +71,10 @@ if cargo build --release; then
 else
   say "cargo build --release failed; the runbook side will be skipped."
 fi
-if [ "$have_runbook" -eq 1 ] && ! ls "$RUNBOOKS"/*.yaml "$RUNBOOKS"/*.yml >/dev/null 2>&1; then
+shopt -s nullglob
+rb_files=("$RUNBOOKS"/*.yaml "$RUNBOOKS"/*.yml)
+shopt -u nullglob
+if [ "$have_runbook" -eq 1 ] && [ "${#rb_files[@]}" -eq 0 ]; then
   say "no runbooks in $RUNBOOKS/; the runbook side will be skipped."
   have_runbook=0
 fi
@@ -141,7 +144,6 @@ count() { # files... -> "lines code files"
   cat -- "$@" | awk -v n="$#" '{ t++ } !/^[[:space:]]*(#|$)/ { c++ } END { printf "%d %d %d\n", t, c, n }'
 }
 shopt -s nullglob
-rb_files=("$RUNBOOKS"/*.yaml "$RUNBOOKS"/*.yml)
 an_files=("$PLAYBOOK" benches/peers/tasks/*.yml)
 shopt -u nullglob
 read -r rb_lines rb_code rb_nfiles <<<"$(count "${rb_files[@]}")"

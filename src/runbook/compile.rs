@@ -1029,7 +1029,12 @@ impl<'a> Compiler<'a> {
             "param" => self.params.keys().copied().collect(),
             _ => Vec::new(),
         };
-        let d = self.at_in(code, format!("unknown {kind} `{name}`"), loc, needle);
+        let mut span = self.src.span_within(loc, needle);
+        if needle.ends_with(name) && span.len == needle.len() {
+            span.offset += needle.len() - name.len();
+            span.len = name.len();
+        }
+        let d = Diagnostic::error(code, format!("unknown {kind} `{name}`")).at(self.src, span);
         match suggest(name, candidates.into_iter()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d,
