@@ -82,7 +82,7 @@ fn validate_reports_every_problem_in_every_file() {
         assert_cmd_snapshot!(CliTest::in_dir(
             dir.path(),
             &["validate", "--runbooks", "."]
-        ))
+        ));
     });
 }
 

@@ -61,6 +61,7 @@ fn inline(v: &Value) -> String {
 
 /// The plan for people.
 #[must_use]
+#[expect(clippy::too_many_lines, reason = "one section after another")]
 pub fn human(plan: &Plan) -> String {
     let mut o = String::new();
     let service = plan
