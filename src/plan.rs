@@ -93,7 +93,7 @@ pub struct PlannedAction {
     /// Checks after this action.
     pub verify: Vec<String>,
     /// Undo action.
-    pub rollback: Option<Box<PlannedAction>>,
+    pub rollback: Vec<PlannedAction>,
     /// Temporary change: reverted after this long.
     pub revert_after: Option<String>,
     /// Words for people.
@@ -462,11 +462,12 @@ fn plan_action(
     };
     let rollback = if depth < 2 {
         a.rollback
-            .as_deref()
-            .and_then(|id| rb.action(id))
-            .map(|rb_a| Box::new(plan_action(rb, rb_a, render, depth + 1)))
+            .iter()
+            .filter_map(|id| rb.action(id))
+            .map(|rb_a| plan_action(rb, rb_a, render, depth + 1))
+            .collect()
     } else {
-        None
+        Vec::new()
     };
     PlannedAction {
         id: a.id.clone(),

@@ -184,32 +184,44 @@ fn every_seed_procedure_has_a_runbook_that_compiles() {
 #[test]
 fn seed_thresholds_are_kept_in_expressions() {
     let cat = catalog();
-    let expect = |name: &str, needle: &str| {
+    // The seed's alert condition, or its complement written as the healthy expectation.
+    let expect = |name: &str, forms: &[&str]| {
         let rb = cat
             .find(name)
             .unwrap_or_else(|| panic!("no runbook `{name}`"));
-        let exprs: Vec<&str> = rb
+        let exprs: Vec<String> = rb
             .checks
             .iter()
             .filter_map(|c| c.expect.as_deref())
             .chain(rb.checks.iter().filter_map(|c| c.when.as_deref()))
             .chain(rb.causes.iter().map(|c| c.when.as_str()))
             .chain(rb.symptoms.iter().filter_map(|s| s.when.as_deref()))
+            .map(|e| {
+                // A threshold may be a param: read it with its default filled in.
+                let mut e = e.to_owned();
+                for p in &rb.params {
+                    if let Some(d) = &p.default {
+                        let shown = d.as_str().map_or_else(|| d.to_string(), str::to_owned);
+                        e = e.replace(&format!("params.{}", p.name), &shown);
+                    }
+                }
+                e.replace(' ', "")
+            })
             .collect();
         assert!(
-            exprs
+            forms
                 .iter()
-                .any(|e| e.replace(' ', "").contains(&needle.replace(' ', ""))),
-            "no expression of `{name}` contains `{needle}`: {exprs:#?}"
+                .any(|f| exprs.iter().any(|e| e.contains(&f.replace(' ', "")))),
+            "no expression of `{name}` contains any of {forms:?}: {exprs:#?}"
         );
     };
-    expect("sse-availability-slo", "< 0.999");
-    expect("exec-latency-p99", "> 300");
-    expect("policy-deny-rate-high", "> 0.35");
-    expect("calibration-ece-high", "> 0.05");
-    expect("circuit-breaker-open", ">= 2");
-    expect("latency-spikes", "> 50");
-    expect("high-denial-rate", "> 0.5");
+    expect("sse-availability-slo", &["< 0.999", ">= 0.999"]);
+    expect("exec-latency-p99", &["> 300", "<= 300"]);
+    expect("policy-deny-rate-high", &["> 0.35", "<= 0.35"]);
+    expect("calibration-ece-high", &["> 0.05", "<= 0.05"]);
+    expect("circuit-breaker-open", &[">= 2", "< 2"]);
+    expect("latency-spikes", &["> 50", "<= 50"]);
+    expect("high-denial-rate", &["> 0.5", "<= 0.5"]);
 }
 
 #[test]

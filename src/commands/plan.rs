@@ -206,8 +206,8 @@ fn action(o: &mut String, a: &PlannedAction, prefix: &str) {
     if !a.verify.is_empty() {
         let _ = writeln!(o, "{pad}verify: {}", a.verify.join(", "));
     }
-    if let Some(rb) = &a.rollback {
-        action(o, rb, &format!("{pad}rollback: "));
+    for (i, rb) in a.rollback.iter().enumerate() {
+        action(o, rb, &format!("{pad}rollback {}: ", i + 1));
     }
     if let Some(g) = &a.guidance {
         let _ = writeln!(o, "{pad}guidance: {g}");

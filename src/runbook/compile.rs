@@ -807,28 +807,27 @@ impl<'a> Compiler<'a> {
         for v in &a.verify {
             self.verify_ref(v);
         }
-        if let Some(rb) = &a.rollback {
-            if rb.value == a.id.value {
-                let d = self.at(
+        for id in a.rollback.iter().flat_map(|rb| rb.value.0.iter()) {
+            let loc = a
+                .rollback
+                .as_ref()
+                .map_or(a.id.referenced, |rb| rb.referenced);
+            if *id == a.id.value {
+                let d = self.at_in(
                     "graph-cycle",
-                    format!("action `{}` names itself as its rollback", rb.value),
-                    rb.referenced,
+                    format!("action `{id}` names itself as its rollback"),
+                    loc,
+                    id,
                 );
                 self.push(d);
-            } else if !self.actions.contains_key(rb.value.as_str()) {
-                let d = self.unknown(
-                    "unknown-action",
-                    "action",
-                    &rb.value,
-                    rb.referenced,
-                    &rb.value,
-                );
+            } else if !self.actions.contains_key(id.as_str()) {
+                let d = self.unknown("unknown-action", "action", id, loc, id);
                 self.push(d);
             }
         }
         let revert_after = a.revert_after.as_ref().and_then(|r| self.duration(r));
         if let Some(r) = &a.revert_after
-            && a.rollback.is_none()
+            && a.rollback.as_ref().is_none_or(|r| r.value.0.is_empty())
         {
             let d = self
                 .at(
@@ -945,7 +944,11 @@ impl<'a> Compiler<'a> {
             verify: a.verify.iter().map(|v| v.value.clone()).collect(),
             retry,
             limit,
-            rollback: a.rollback.as_ref().map(|r| r.value.clone()),
+            rollback: a
+                .rollback
+                .as_ref()
+                .map(|r| r.value.0.clone())
+                .unwrap_or_default(),
             revert_after,
             approve,
             timeout: timeout?,
@@ -1358,7 +1361,11 @@ impl<'a> Compiler<'a> {
         let used: HashSet<&str> = causes
             .iter()
             .flat_map(|c| c.remedy.iter().map(String::as_str))
-            .chain(actions.iter().filter_map(|a| a.rollback.as_deref()))
+            .chain(
+                actions
+                    .iter()
+                    .flat_map(|a| a.rollback.iter().map(String::as_str)),
+            )
             .collect();
         for ra in &raw.actions {
             if !used.contains(ra.id.value.as_str()) {

@@ -345,7 +345,7 @@ pub struct Action {
     /// Rate limit.
     pub limit: Option<Limit>,
     /// Undo action.
-    pub rollback: Option<String>,
+    pub rollback: Vec<String>,
     /// Temporary change.
     #[serde(serialize_with = "ser_opt_duration")]
     pub revert_after: Option<Duration>,

@@ -13,6 +13,7 @@ use crate::actions::{
     RawBackup, RawHttpAction, RawNotify, RawRestore, RawSetEnv, RawSystemdAction,
 };
 use crate::runbook::node::Node;
+use crate::runbook::value::IdList;
 
 /// A string with its location.
 pub type SString = Spanned<String>;
@@ -272,10 +273,11 @@ pub struct RawAction {
     /// At most `max` runs `per` period, persisted across processes.
     #[serde(default)]
     pub limit: Option<RawLimit>,
-    /// Action that undoes this one, run when verification fails or after `revert_after`.
+    /// Action(s) that undo this one, run in order when verification fails or after
+    /// `revert_after` (e.g. restore the old value, then restart the service).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub rollback: Option<SString>,
+    #[schemars(with = "Option<IdList>")]
+    pub rollback: Option<Spanned<IdList>>,
     /// A temporary change: run `rollback` after this long.
     #[serde(default)]
     #[schemars(with = "Option<String>")]

@@ -158,3 +158,41 @@ impl<T: JsonSchema> JsonSchema for Tpl<T> {
         })
     }
 }
+
+/// One id or a list of ids: `rollback: restore_p` or `rollback: [restore_p, restart_runner]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for IdList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an action id or a list of action ids")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IdList, E> {
+                Ok(IdList(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<IdList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(id) = seq.next_element::<String>()? {
+                    out.push(id);
+                }
+                Ok(IdList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for IdList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IdList".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        })
+    }
+}
