@@ -90,7 +90,7 @@ if [ "$have_runbook" -eq 1 ]; then
   rc=$?
   if [ "$rc" -ne 0 ]; then
     ignore_rb="-i"
-    rb_note="(exit $rc: runbooks invalid, see below)"
+    rb_note="(exit $rc: runbooks invalid, see above)"
     say "warning: '$BIN validate $RUNBOOKS/' exited $rc; timing it anyway. First lines:"
     head -n 15 "$RESULTS/runbook.out" | sed 's/^/  | /'
   fi

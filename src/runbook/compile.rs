@@ -89,6 +89,8 @@ pub fn compile(
 #[derive(Clone, Copy)]
 enum Site {
     Expect(ProbeKind, bool),
+    /// `expect` of a check whose probe is unknown (already reported): its fields are unknown.
+    ExpectUnknownProbe,
     Check,
     Cause,
     Other,
@@ -100,6 +102,8 @@ struct Refs {
     causes: Vec<String>,
     tainted: bool,
     observes: bool,
+    /// The expression or template did not parse (already reported).
+    broken: bool,
 }
 
 struct Compiler<'a> {
@@ -492,7 +496,7 @@ impl<'a> Compiler<'a> {
         }
         let sampled = c.sample.is_some();
         if let Some(e) = &c.expect {
-            let site = kind.map_or(Site::Check, |k| Site::Expect(k, sampled));
+            let site = kind.map_or(Site::ExpectUnknownProbe, |k| Site::Expect(k, sampled));
             deps.extend(self.expression(e, site).checks);
         }
         for a in &c.after {
@@ -551,13 +555,8 @@ impl<'a> Compiler<'a> {
 
     fn cause(&mut self, c: &RawCause) -> Cause {
         let refs = self.expression(&c.when, Site::Cause);
-        if !refs.observes && !refs.causes.is_empty() {
-            // depends on other causes only: fine, they observe.
-        } else if !refs.observes
-            && !self.diags.iter().any(|d| {
-                d.span == Some(self.src.span_of(c.when.referenced)) && d.code == "expression-syntax"
-            })
-        {
+        // A `when` reading only other causes is fine: they observe.
+        if !refs.observes && refs.causes.is_empty() && !refs.broken {
             let d = self
                 .at(
                     "unreachable-cause",
@@ -742,8 +741,8 @@ impl<'a> Compiler<'a> {
         }
 
         // Shell safety.
-        let runs_shell =
-            kind == ActionKind::Shell || a.run.as_ref().is_some_and(|r| is_shell_argv(&r.value));
+        let script_arg = a.run.as_ref().and_then(|r| shell_script_index(&r.value));
+        let runs_shell = kind == ActionKind::Shell || script_arg.is_some();
         if let Some(script) = &a.shell
             && is_template(&script.value)
         {
@@ -757,10 +756,9 @@ impl<'a> Compiler<'a> {
                 .help("pass the value through `env:` and use \"$NAME\" in the script");
             self.push(d);
         }
-        if let Some(r) = &a.run
-            && runs_shell
-        {
-            for arg in r.value.iter().skip(1) {
+        // In `sh -c SCRIPT NAME ARGS...` only SCRIPT is shell text; ARGS arrive as "$1"...
+        if let (Some(r), Some(i)) = (&a.run, script_arg) {
+            if let Some(arg) = r.value.get(i) {
                 if is_template(&arg.value) {
                     let d = self
                         .at_in(
@@ -964,7 +962,10 @@ impl<'a> Compiler<'a> {
             Err(err) => {
                 let d = self.syntax("expression-syntax", &e.value, e.referenced, &err);
                 self.push(d);
-                Refs::default()
+                Refs {
+                    broken: true,
+                    ..Refs::default()
+                }
             }
         }
     }
@@ -975,7 +976,10 @@ impl<'a> Compiler<'a> {
             Err(err) => {
                 let d = self.syntax("template-syntax", text, loc, &err);
                 self.push(d);
-                Refs::default()
+                Refs {
+                    broken: true,
+                    ..Refs::default()
+                }
             }
         }
     }
@@ -1093,11 +1097,7 @@ impl<'a> Compiler<'a> {
                         (parts.get(2), self.checks.get(id).copied())
                         && !kind.has_field(field, sampled)
                     {
-                        let mut fields: Vec<&str> = COMMON_FIELDS.to_vec();
-                        fields.extend(kind.fields());
-                        if sampled {
-                            fields.extend(SAMPLE_FIELDS);
-                        }
+                        let fields = field_names(kind, sampled);
                         let mut d = self.at_in(
                             "unknown-field",
                             format!(
@@ -1120,7 +1120,10 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 "causes" => {
-                    if matches!(site, Site::Check | Site::Expect(..)) {
+                    if matches!(
+                        site,
+                        Site::Check | Site::Expect(..) | Site::ExpectUnknownProbe
+                    ) {
                         let d = self
                             .at_in("step-order", format!("a check cannot read `{path}`: checks run before causes are evaluated"), loc, "causes.")
                             .help("move the condition to a cause's `when`");
@@ -1200,15 +1203,12 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 r if FREE_ROOTS.contains(&r) => {}
+                _ if matches!(site, Site::ExpectUnknownProbe) => refs.observes = true,
                 field => {
                     if let Site::Expect(kind, sampled) = site {
                         refs.observes = true;
                         if !kind.has_field(field, sampled) {
-                            let mut fields: Vec<&str> = COMMON_FIELDS.to_vec();
-                            fields.extend(kind.fields());
-                            if sampled {
-                                fields.extend(SAMPLE_FIELDS);
-                            }
+                            let fields = field_names(kind, sampled);
                             let mut d = self.at_in(
                                 "unknown-field",
                                 format!("probe `{}` has no result field `{field}`", kind.name()),
@@ -1340,13 +1340,19 @@ impl<'a> Compiler<'a> {
                 self.push(d);
             }
         }
+        let has_limit: HashSet<&str> = raw
+            .actions
+            .iter()
+            .filter(|a| a.limit.is_some())
+            .map(|a| a.id.value.as_str())
+            .collect();
         let ids: HashMap<&str, Location> = raw
             .actions
             .iter()
             .map(|a| (a.id.value.as_str(), a.id.referenced))
             .collect();
         for action in actions {
-            if action.mutating() && action.limit.is_none() {
+            if action.mutating() && !has_limit.contains(action.id.as_str()) {
                 let loc = ids
                     .get(action.id.as_str())
                     .copied()
@@ -1400,6 +1406,21 @@ fn first_line(text: &str) -> &str {
     &line[..end]
 }
 
+/// The fields a check of this probe has, each once.
+fn field_names(kind: ProbeKind, sampled: bool) -> Vec<&'static str> {
+    let mut fields: Vec<&'static str> = COMMON_FIELDS.to_vec();
+    let extra = kind
+        .fields()
+        .iter()
+        .chain(if sampled { SAMPLE_FIELDS } else { &[] });
+    for f in extra {
+        if !fields.contains(f) {
+            fields.push(f);
+        }
+    }
+    fields
+}
+
 /// A runbook name: kebab-case.
 #[must_use]
 pub fn is_runbook_name(s: &str) -> bool {
@@ -1432,18 +1453,21 @@ fn is_alert_path(s: &str) -> bool {
     }
 }
 
-fn is_shell_argv(argv: &[SString]) -> bool {
-    let Some(prog) = argv.first() else {
-        return false;
-    };
-    let base = prog.value.rsplit('/').next().unwrap_or("");
-    matches!(
+/// When argv runs a shell with `-c`, the index of the script argument.
+fn shell_script_index(argv: &[SString]) -> Option<usize> {
+    let base = argv.first()?.value.rsplit('/').next().unwrap_or("");
+    if !matches!(
         base,
         "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "busybox"
-    ) && argv.iter().any(|a| {
-        a.value == "-c"
-            || (a.value.starts_with('-') && a.value.contains('c') && !a.value.starts_with("--"))
-    })
+    ) {
+        return None;
+    }
+    argv.iter()
+        .position(|a| {
+            a.value == "-c"
+                || (a.value.starts_with('-') && !a.value.starts_with("--") && a.value.contains('c'))
+        })
+        .map(|i| i + 1)
 }
 
 /// The closest candidate by edit distance, if close enough.

@@ -120,18 +120,54 @@ pub fn yaml_diagnostic(src: &Arc<SourceFile>, err: &YamlError) -> Diagnostic {
 }
 
 fn humanize(code: &str, message: &str) -> String {
+    // serde-saphyr's texts name its own options and Debug forms; say it for a runbook author.
+    let message = message
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(message)
+        .split(" (defined at")
+        .next()
+        .unwrap_or(message)
+        .split(" at line ")
+        .next()
+        .unwrap_or(message);
+    let number = message
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .unwrap_or("?");
     match code {
-        "too-deep" => format!("nesting too deep ({message})"),
-        "alias-bomb" => format!("alias expansion too large ({message})"),
+        "too-deep" => format!("nesting too deep: depth {number} is over the limit of {MAX_DEPTH}"),
+        "alias-bomb" => format!(
+            "alias expansion too large: {number} exceeds the budget for anchors and aliases"
+        ),
+        "multiple-documents" => "more than one YAML document in the file".to_owned(),
+        "unknown-value" => message.replace("unknown variant", "unknown value"),
+        "wrong-type" if message.starts_with("expected ") => {
+            let what = match message {
+                "expected sequence start" => "expected a list (`[a, b]`, or `- a` lines)",
+                "expected mapping start" => "expected a mapping (`key: value` lines)",
+                "expected string scalar" => "expected a string",
+                other => other,
+            };
+            format!("wrong type: {what}")
+        }
         _ => message.to_owned(),
     }
 }
 
 fn code_of(err: &YamlError) -> &'static str {
     match err {
+        YamlError::AliasError { error, .. } => match code_of(error) {
+            "yaml-syntax" | "budget-exceeded" => "alias-bomb",
+            other => other,
+        },
         YamlError::Budget { breach, .. } => match breach {
             BudgetBreach::Depth { .. } => "too-deep",
-            BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. } => "alias-bomb",
+            BudgetBreach::Aliases { .. }
+            | BudgetBreach::Anchors { .. }
+            | BudgetBreach::AliasAnchorRatio { .. }
+            | BudgetBreach::RecordedAnchorEvents { .. }
+            | BudgetBreach::RecordedAnchorBytes { .. } => "alias-bomb",
             BudgetBreach::Documents { .. } => "multiple-documents",
             _ => "budget-exceeded",
         },
@@ -144,7 +180,8 @@ fn code_of(err: &YamlError) -> &'static str {
         YamlError::SerdeMissingField { .. } => "missing-key",
         YamlError::DuplicateMappingKey { .. } => "duplicate-key",
         YamlError::SerdeUnknownVariant { .. } => "unknown-value",
-        YamlError::SerdeInvalidType { .. }
+        YamlError::Unexpected { .. }
+        | YamlError::SerdeInvalidType { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
         | YamlError::InvalidScalar { .. }
