@@ -120,7 +120,7 @@ fn validate_json_format() {
         "unknown-check",
         "missing-verify",
         "missing-limit",
-        "yaml-syntax",
+        "wrong-type",
     ] {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
     }
