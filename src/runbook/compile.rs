@@ -277,11 +277,12 @@ impl<'a> Compiler<'a> {
                 .is_some_and(|f| f.value.starts_with("alert"));
             self.params.insert(name, from_alert);
             if !is_step_id(name) {
-                let d = self.at(
+                let d = Diagnostic::error(
                     "invalid-id",
                     format!("param name `{name}` is not snake_case"),
-                    p.ty.referenced,
-                );
+                )
+                .at(self.src, self.src.span_before(p.ty.referenced, name))
+                .help("params are read as `params.<name>`: lowercase letters, digits and `_`");
                 self.push(d);
             }
             let Some(ty) = ParamType::from_name(&p.ty.value) else {
@@ -1544,4 +1545,70 @@ fn visit(
     stack.pop();
     state[n] = 2;
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::diagnostic::Severity;
+
+    fn codes(yaml: &str) -> Vec<&'static str> {
+        let src = SourceFile::new("t.yaml", yaml);
+        let raw: RawRunbook = crate::runbook::load::parse(&src).expect("parses");
+        let (_, diags) = compile(&src, &raw, Context::default());
+        diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.code)
+            .collect()
+    }
+
+    const HEAD: &str = "runbook: t\ntitle: T\nseverity: P1\nparams:\n  unit: { type: name, default: x }\n  inst: { type: name, from: alert.labels.instance }\nchecks:\n  - id: up\n    probe: tcp\n    with: { host: 127.0.0.1, port: 1 }\ncauses:\n  - id: down\n    title: Down\n    when: checks.up.failed\n    remedy: [fix]\n    verify: [up]\nactions:\n  - id: fix\n    limit: { max: 1, per: 1h }\n";
+
+    #[test]
+    fn shell_script_argument_may_not_be_a_template_but_positional_args_may() {
+        let script =
+            format!("{HEAD}    run: [sh, -c, 'systemctl restart {{{{ params.unit }}}}']\n");
+        assert_eq!(codes(&script), ["shell-template"]);
+        let positional = format!(
+            "{HEAD}    run: [sh, -c, 'systemctl restart \"$1\"', sh, '{{{{ params.unit }}}}']\n"
+        );
+        assert!(codes(&positional).is_empty(), "{:?}", codes(&positional));
+        let plain = format!("{HEAD}    run: [systemctl, restart, '{{{{ params.unit }}}}']\n");
+        assert!(codes(&plain).is_empty());
+    }
+
+    #[test]
+    fn alert_values_never_reach_a_shell() {
+        let env = format!(
+            "{HEAD}    shell: 'systemctl restart \"$U\"'\n    env: {{ U: '{{{{ params.inst }}}}' }}\n"
+        );
+        assert_eq!(codes(&env), ["shell-taint"]);
+        let direct = format!(
+            "{HEAD}    shell: 'true'\n    env: {{ U: '{{{{ alert.labels.instance }}}}' }}\n"
+        );
+        assert_eq!(codes(&direct), ["shell-taint"]);
+        let argv = format!("{HEAD}    run: [systemctl, restart, '{{{{ params.inst }}}}']\n");
+        assert!(codes(&argv).is_empty(), "argv elements are not shell text");
+    }
+
+    #[test]
+    fn suggestions_are_close_names_only() {
+        assert_eq!(
+            suggest("helthz", ["healthz", "token"].into_iter()),
+            Some("healthz")
+        );
+        assert_eq!(suggest("zzz", ["healthz"].into_iter()), None);
+    }
+
+    #[test]
+    fn cycles_are_found_with_their_path() {
+        let edges = vec![
+            ("a".to_owned(), vec!["b".to_owned()]),
+            ("b".to_owned(), vec!["c".to_owned()]),
+            ("c".to_owned(), vec!["a".to_owned()]),
+        ];
+        assert_eq!(find_cycle(&edges).unwrap(), ["a", "b", "c", "a"]);
+        assert!(find_cycle(&[("a".to_owned(), vec![])]).is_none());
+    }
 }

@@ -88,6 +88,20 @@ impl SourceFile {
         Span { offset, len }
     }
 
+    /// The span of the last `needle` before `loc` (a mapping key, whose own location the
+    /// parser does not keep), else `loc`'s span.
+    #[must_use]
+    pub fn span_before(&self, loc: Location, needle: &str) -> Span {
+        let at = self.span_of(loc);
+        match self.text.get(..at.offset).and_then(|t| t.rfind(needle)) {
+            Some(p) if !needle.is_empty() => Span {
+                offset: p,
+                len: needle.len(),
+            },
+            _ => at,
+        }
+    }
+
     /// The span of `needle` inside the scalar at `loc` (a reference inside an expression),
     /// else the scalar's own span.
     #[must_use]
