@@ -664,6 +664,8 @@ impl<'a> Compiler<'a> {
             forms.push((ActionKind::Notify, x.referenced));
         }
         let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+        // In source order, so a message about a second form points at the later one.
+        forms.sort_by_key(|(_, loc)| (loc.line(), loc.column()));
         if forms.len() != 1 {
             let (msg, loc) = if forms.is_empty() {
                 (
@@ -688,7 +690,12 @@ impl<'a> Compiler<'a> {
                     forms[1].1,
                 )
             };
-            let d = self.at("action-form", msg, loc);
+            let d = match forms.get(1) {
+                Some((k, _)) => Diagnostic::error("action-form", msg)
+                    .at(self.src, self.src.span_before(loc, k.name()))
+                    .label("second form"),
+                None => self.at("action-form", msg, loc),
+            };
             self.push(d);
             return None;
         }
@@ -1126,7 +1133,7 @@ impl<'a> Compiler<'a> {
                         Site::Check | Site::Expect(..) | Site::ExpectUnknownProbe
                     ) {
                         let d = self
-                            .at_in("step-order", format!("a check cannot read `{path}`: checks run before causes are evaluated"), loc, "causes.")
+                            .at_in("step-order", format!("a check cannot read `{path}`: checks run before causes are evaluated"), loc, path)
                             .help("move the condition to a cause's `when`");
                         self.push(d);
                         continue;

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_saphyr::Error as YamlError;
 use serde_saphyr::budget::BudgetBreach;
 
-use crate::runbook::diagnostic::{Diagnostic, SourceFile};
+use crate::runbook::diagnostic::{Diagnostic, SourceFile, Span};
 
 /// Largest runbook file accepted.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -106,7 +106,25 @@ pub fn yaml_diagnostic(src: &Arc<SourceFile>, err: &YamlError) -> Diagnostic {
     let message = humanize(code, &message);
     let mut d = Diagnostic::error(code, message).in_file(src);
     if let Some(loc) = err.location() {
-        d = d.at(src, src.span_of(loc));
+        let span = src.span_of(loc);
+        d = match code {
+            // The parser reports a missing key at the mapping's last key; point at the start of
+            // the mapping that lacks it instead.
+            "missing-key" => d
+                .at(src, mapping_start(src, span))
+                .label("this mapping lacks it"),
+            "unknown-anchor" => {
+                let name: String = src.text[span.offset..]
+                    .trim_start_matches('*')
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && !",]}".contains(*c))
+                    .collect();
+                d.message = format!("unknown anchor `{name}`");
+                d.at(src, span)
+                    .help("define it with `&name` before using `*name`")
+            }
+            _ => d.at(src, span),
+        };
     }
     match code {
         "unknown-key" => d.label("not a known key"),
@@ -116,6 +134,48 @@ pub fn yaml_diagnostic(src: &Arc<SourceFile>, err: &YamlError) -> Diagnostic {
         }
         "multiple-documents" => d.help("one runbook per file; remove the `---` separator"),
         _ => d,
+    }
+}
+
+/// The first key of the block mapping holding the key at `span` (a `- ` item or a parent key).
+fn mapping_start(src: &SourceFile, span: Span) -> Span {
+    let text = &src.text;
+    let line_start = text[..span.offset].rfind('\n').map_or(0, |p| p + 1);
+    let indent = span.offset - line_start;
+    let line = &text[line_start..];
+    // Inside a flow mapping (`{ a: 1 }`) or at the top level: keep the parser's place.
+    if indent == 0 || !line[..indent].chars().all(|c| c == ' ' || c == '-') {
+        return span;
+    }
+    let mut start = line_start;
+    let mut first_key = span.offset;
+    while start > 0 {
+        let prev_start = text[..start - 1].rfind('\n').map_or(0, |p| p + 1);
+        let prev = &text[prev_start..start - 1];
+        let trimmed = prev.trim_start();
+        let prev_indent = prev.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            start = prev_start;
+            continue;
+        }
+        if prev_indent + 2 == indent && trimmed.starts_with("- ") {
+            first_key = prev_start + prev_indent + 2;
+            break;
+        }
+        if prev_indent < indent {
+            break;
+        }
+        if prev_indent == indent {
+            first_key = prev_start + prev_indent;
+        }
+        start = prev_start;
+    }
+    let key_len = text[first_key..]
+        .find(|c: char| c == ':' || c == '\n')
+        .unwrap_or(0);
+    Span {
+        offset: first_key,
+        len: key_len,
     }
 }
 
@@ -142,6 +202,7 @@ fn humanize(code: &str, message: &str) -> String {
         ),
         "multiple-documents" => "more than one YAML document in the file".to_owned(),
         "unknown-value" => message.replace("unknown variant", "unknown value"),
+        "missing-key" => message.replace("missing field", "missing key"),
         "wrong-type" if message.starts_with("expected ") => {
             let what = match message {
                 "expected sequence start" => "expected a list (`[a, b]`, or `- a` lines)",

@@ -23,8 +23,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("invalid duration `{text}`: {e} (write e.g. `500ms`, `5s`, `10m`, `2h`, `1h 30m`)")
+    humantime::parse_duration(t).map_err(|_| {
+        format!("invalid duration `{text}`: write a number and a unit, e.g. `500ms`, `5s`, `10m`, `2h`, `1h 30m`")
     })
 }
 
