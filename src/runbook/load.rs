@@ -171,7 +171,7 @@ fn mapping_start(src: &SourceFile, span: Span) -> Span {
         start = prev_start;
     }
     let key_len = text[first_key..]
-        .find(|c: char| c == ':' || c == '\n')
+        .find([':', '\n'])
         .unwrap_or(0);
     Span {
         offset: first_key,
