@@ -17,6 +17,9 @@ use serde::Deserialize;
 pub struct CommandParams {
     /// Argv; each element may be a template; never a shell.
     pub run: Vec<String>,
+    /// Working directory (default `/`).
+    #[serde(default)]
+    pub cwd: Option<String>,
     /// Extra environment.
     #[serde(default)]
     pub env: IndexMap<String, String>,

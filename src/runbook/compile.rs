@@ -738,6 +738,9 @@ impl<'a> Compiler<'a> {
         if let Some(ap) = &a.approve {
             templates.push(&ap.prompt);
         }
+        if let Some(cwd) = &a.cwd {
+            templates.push(cwd);
+        }
         let mut tainted_run = Vec::new();
         for t in &templates {
             if is_template(&t.value) {
@@ -798,6 +801,16 @@ impl<'a> Compiler<'a> {
                     .help("alert labels are untrusted input: pass them as `run:` argv elements instead");
                 self.push(d);
             }
+        }
+        if let Some(cwd) = &a.cwd
+            && !matches!(kind, ActionKind::Run | ActionKind::Shell)
+        {
+            let d = self.at(
+                "action-form",
+                format!("`cwd` applies to `run` and `shell`, not `{}`", kind.name()),
+                cwd.referenced,
+            );
+            self.push(d);
         }
         if !a.env.is_empty() && !matches!(kind, ActionKind::Run | ActionKind::Shell) {
             let (k, _) = a.env.first().expect("not empty");
@@ -942,6 +955,7 @@ impl<'a> Compiler<'a> {
             title: a.title.clone(),
             kind,
             form,
+            cwd: a.cwd.as_ref().map(|c| c.value.clone()),
             env: a
                 .env
                 .iter()

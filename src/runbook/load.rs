@@ -170,9 +170,7 @@ fn mapping_start(src: &SourceFile, span: Span) -> Span {
         }
         start = prev_start;
     }
-    let key_len = text[first_key..]
-        .find([':', '\n'])
-        .unwrap_or(0);
+    let key_len = text[first_key..].find([':', '\n']).unwrap_or(0);
     Span {
         offset: first_key,
         len: key_len,

@@ -336,6 +336,8 @@ pub struct Action {
     pub kind: ActionKind,
     /// Parameters.
     pub form: ActionForm,
+    /// Working directory for run/shell.
+    pub cwd: Option<String>,
     /// Environment for run/shell.
     pub env: IndexMap<String, String>,
     /// Checks after this action.

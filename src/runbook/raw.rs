@@ -235,6 +235,10 @@ pub struct RawAction {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub shell: Option<SString>,
+    /// Working directory for `run` / `shell` (a template allowed); default `/`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cwd: Option<SString>,
     /// Environment for `run` / `shell`; values may be templates.
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
