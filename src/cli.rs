@@ -29,6 +29,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `runbook audit` operations.
+#[derive(Debug, Subcommand)]
+pub enum AuditOp {
+    /// Recompute the hash chain; name the first altered row.
+    Verify,
+    /// Every row as JSON lines, for a log pipeline.
+    Export,
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -90,6 +99,65 @@ pub enum Command {
         /// Set a parameter: `--set name=value` (repeatable).
         #[arg(long = "set", value_name = "K=V")]
         sets: Vec<String>,
+    },
+    /// Run a runbook against this host: checks, causes, remedies (with --yes), verification.
+    #[command(
+        after_help = "Examples:\n  runbook run sse-not-connecting --dry-run      # probes only, no action\n  runbook run service-down --yes                # run remedies without asking\n  runbook run sse-not-connecting --set base_url=http://127.0.0.1:8001 --format json\n\nExit status: 0 healthy or remediated, 1 problem remains, 2 invalid input, 3 engine fault."
+    )]
+    Run {
+        /// Runbook name.
+        name: String,
+        /// Set a parameter: `--set name=value` (repeatable).
+        #[arg(long = "set", value_name = "K=V")]
+        sets: Vec<String>,
+        /// Run probes, execute no action.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run mutating actions without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Run one probe ad hoc and print its result as JSON.
+    #[command(
+        after_help = "Examples:\n  runbook probe http --with url=http://127.0.0.1:8001/healthz\n  runbook probe system --with path=/opt/aurora\n  runbook probe --doc jsonl            # the probe's documentation"
+    )]
+    Probe {
+        /// Probe kind (http, file, system, ...).
+        kind: String,
+        /// A parameter: `--with key=value` (repeatable; values are YAML scalars or flow collections).
+        #[arg(long = "with", value_name = "K=V")]
+        with: Vec<String>,
+        /// Print the probe's documentation instead of running it.
+        #[arg(long)]
+        doc: bool,
+        /// Timeout.
+        #[arg(long, default_value = "10s")]
+        timeout: String,
+    },
+    /// Past runs, newest first.
+    #[command(after_help = "Example:\n  runbook history --runbook service-down --limit 20")]
+    History {
+        /// Only this runbook.
+        #[arg(long)]
+        runbook: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One run: every step with resolved inputs, result, status and timing.
+    #[command(after_help = "Example:\n  runbook show 42")]
+    Show {
+        /// Run id.
+        run: String,
+    },
+    /// The audit trail: verify its hash chain, or export it as JSON lines.
+    #[command(
+        after_help = "Examples:\n  runbook audit verify\n  runbook audit export > audit.jsonl"
+    )]
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        op: AuditOp,
     },
     /// Print the JSON Schema of the runbook format (for editors' YAML language servers).
     #[command(

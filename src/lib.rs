@@ -7,9 +7,12 @@
 //! `commands` → the binary.
 
 pub mod actions;
+pub mod audit;
 pub mod cli;
 pub mod commands;
+pub mod exec;
 pub mod exit;
+pub mod host;
 pub mod plan;
 pub mod probes;
 pub mod report;

@@ -520,3 +520,39 @@ pub fn shell_quote(s: &str) -> String {
 pub fn dur(d: Duration) -> String {
     format_duration(d)
 }
+
+/// Parameter values for a run: `--set` over defaults (real values, secrets included).
+/// Params with neither are left out; templates that read them fail at run time.
+///
+/// # Errors
+/// Unknown params or values that do not fit their type.
+pub fn resolve_params(rb: &Runbook, sets: &[String]) -> Result<Map<String, Value>, PlanError> {
+    let mut out = Map::new();
+    for p in &rb.params {
+        if let Some(d) = &p.default {
+            out.insert(p.name.clone(), d.clone());
+        }
+    }
+    for set in sets {
+        let (k, v) = set
+            .split_once('=')
+            .ok_or_else(|| PlanError::BadSet(set.clone()))?;
+        let Some(p) = rb.param(k) else {
+            let hint =
+                crate::runbook::compile::suggest(k, rb.params.iter().map(|p| p.name.as_str()))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+            return Err(PlanError::UnknownParam {
+                runbook: rb.name.clone(),
+                name: k.to_owned(),
+                hint,
+            });
+        };
+        let value = param::parse(p.ty, v).map_err(|message| PlanError::BadValue {
+            name: k.to_owned(),
+            message,
+        })?;
+        out.insert(k.to_owned(), value);
+    }
+    Ok(out)
+}

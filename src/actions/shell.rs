@@ -8,3 +8,16 @@
 //!   env: { SCRIPT: "{{ params.rotate_script }}" }
 //!   limit: { max: 1, per: 1h }
 //! ```
+
+use crate::actions::run::{proc_spec, process_outcome};
+use crate::host::Intent;
+
+/// Run the action.
+pub async fn execute(
+    script: &str,
+    cx: &crate::actions::ActionContext<'_>,
+) -> crate::actions::ActionOutcome {
+    let argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let result = cx.host.spawn(&proc_spec(argv, cx), Intent::Mutate).await;
+    process_outcome("shell script", result)
+}

@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::actions::run::{proc_spec, process_outcome};
+use crate::host::Intent;
 use crate::runbook::raw::SString;
 
 /// `systemd:` action parameters.
@@ -49,4 +51,27 @@ impl RawSystemdAction {
     pub fn templates(&self) -> Vec<&SString> {
         vec![&self.unit]
     }
+}
+
+/// Run the action.
+pub async fn execute(
+    unit: &str,
+    op: SystemdOp,
+    cx: &crate::actions::ActionContext<'_>,
+) -> crate::actions::ActionOutcome {
+    let label = format!("`systemctl {} {unit}`", op.verb());
+    // A unit that looks like an option (`--help`, `-H host`) would change what systemctl does.
+    if unit.is_empty() || unit.starts_with('-') {
+        return crate::actions::ActionOutcome::failed(format!(
+            "{label}: refused unit name `{}`",
+            unit.escape_debug()
+        ));
+    }
+    let argv = vec![
+        "systemctl".to_owned(),
+        op.verb().to_owned(),
+        unit.to_owned(),
+    ];
+    let result = cx.host.spawn(&proc_spec(argv, cx), Intent::Mutate).await;
+    process_outcome(&label, result)
 }

@@ -13,6 +13,8 @@ use crate::runbook::Catalog;
 pub struct Ctx {
     /// The runbook directory.
     pub dir: PathBuf,
+    /// The audit database.
+    pub db: PathBuf,
     /// Requested format, if any.
     pub format: Option<Format>,
     /// Colour diagnostics.
@@ -32,6 +34,7 @@ impl Ctx {
             }
         };
         Ctx {
+            db: cli.db.clone().unwrap_or_else(default_db),
             dir: cli
                 .runbooks
                 .clone()
@@ -124,4 +127,14 @@ pub fn print_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer_pretty(&mut out, v);
     let _ = writeln!(out);
+}
+
+/// `$XDG_STATE_HOME/runbook/audit.db`, else `~/.local/state/runbook/audit.db`.
+fn default_db() -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    state.join("runbook").join("audit.db")
 }

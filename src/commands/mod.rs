@@ -1,15 +1,20 @@
 //! One thin file per verb: parse nothing, call the library, print, return an exit code.
 
+mod audit;
 mod common;
 mod graph;
+mod history;
 mod list;
 mod plan;
+mod probe;
+mod run;
 mod schema;
+mod show;
 mod validate;
 
 pub use common::Ctx;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AuditOp, Cli, Command};
 
 /// Run the parsed command line; returns the process exit code.
 #[must_use]
@@ -21,5 +26,25 @@ pub fn run(cli: Cli) -> u8 {
         Command::Plan { name, sets } => plan::run(&ctx, &name, &sets),
         Command::Graph { name, sets } => graph::run(&ctx, &name, &sets),
         Command::Schema => schema::run(&ctx),
+        Command::Run {
+            name,
+            sets,
+            dry_run,
+            yes,
+        } => run::run(&ctx, &name, &sets, dry_run, yes),
+        Command::Probe {
+            kind,
+            with,
+            doc,
+            timeout,
+        } => probe::run(&ctx, &kind, &with, doc, &timeout),
+        Command::History { runbook, limit } => history::run(&ctx, runbook.as_deref(), limit),
+        Command::Show { run } => show::run(&ctx, &run),
+        Command::Audit {
+            op: AuditOp::Verify,
+        } => audit::verify(&ctx),
+        Command::Audit {
+            op: AuditOp::Export,
+        } => audit::export(&ctx),
     }
 }

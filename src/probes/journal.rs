@@ -1,12 +1,22 @@
 //! `journal`: count journal lines of a unit matching a pattern, like
 //! `journalctl -u UNIT | grep -i PATTERN`. `error: unavailable` where there is no journal.
 //!
+//! Without `pattern` every line counts; `value` is `count`.
+//!
 //! Result: `count`, `last` (the last matching lines), `reason`.
 
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use regex::RegexBuilder;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::{Map, json};
 
-use crate::runbook::value::{DurationParam, Tpl};
+use crate::host::{HostError, Intent, ProcSpec};
+use crate::probes::{ProbeContext, ProbeOutcome};
+use crate::runbook::value::{DurationParam, Tpl, format_duration};
 
 /// Parameters of the `journal` probe.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -27,3 +37,95 @@ pub struct JournalParams {
 
 /// Result fields of the `journal` probe.
 pub const FIELDS: &[&str] = &["count", "last", "reason"];
+
+/// Run the probe: `journalctl -u UNIT --since=-Ns -o cat --no-pager`, then match each line.
+pub async fn probe(params: JournalParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
+    if let Some(why) = super::systemd::unavailable() {
+        return ProbeOutcome::Error(why.replace("no systemd", "no systemd journal"));
+    }
+    let since = match &params.since {
+        None => Duration::from_secs(3600),
+        Some(DurationParam::Fixed(d)) => *d,
+        Some(DurationParam::Template(t)) => {
+            return ProbeOutcome::Error(format!("`since` was not rendered: `{t}`"));
+        }
+    };
+    let keep = match &params.last {
+        None => 10,
+        Some(Tpl::Lit(n)) => *n as usize,
+        Some(Tpl::Template(t)) => {
+            return ProbeOutcome::Error(format!("`last` was not rendered: `{t}`"));
+        }
+    };
+    let pattern = match params
+        .pattern
+        .as_deref()
+        .map(|p| RegexBuilder::new(p).case_insensitive(true).build())
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => return ProbeOutcome::Error(format!("bad `pattern`: {e}")),
+    };
+    let spec = ProcSpec {
+        argv: vec![
+            "journalctl".into(),
+            "-u".into(),
+            params.unit.clone(),
+            format!("--since=-{}s", since.as_secs().max(1)),
+            "-o".into(),
+            "cat".into(),
+            "--no-pager".into(),
+        ],
+        env: IndexMap::new(),
+        cwd: None,
+        timeout: cx.timeout,
+        output_cap: JOURNAL_CAP,
+    };
+    let out = match cx.host.spawn(&spec, Intent::Observe).await {
+        Ok(out) => out,
+        Err(HostError::Spawn { source, .. }) => {
+            return ProbeOutcome::Error(format!(
+                "unavailable: no systemd journal (`journalctl`: {source})"
+            ));
+        }
+        Err(e) => return ProbeOutcome::Error(format!("cannot run `journalctl`: {e}")),
+    };
+    if out.timed_out {
+        return ProbeOutcome::unreachable(format!(
+            "`journalctl` timed out after {}",
+            format_duration(cx.timeout)
+        ));
+    }
+    if out.exit_code != Some(0) {
+        return ProbeOutcome::Error(format!("`journalctl` failed: {}", out.stderr.trim()));
+    }
+    let mut count = 0u64;
+    let mut last: VecDeque<&str> = VecDeque::with_capacity(keep.min(1000));
+    for line in out.stdout.lines() {
+        if pattern.as_ref().is_none_or(|re| re.is_match(line)) {
+            count += 1;
+            if keep > 0 {
+                if last.len() == keep {
+                    last.pop_front();
+                }
+                last.push_back(line);
+            }
+        }
+    }
+    let mut m = Map::new();
+    m.insert("value".into(), json!(count));
+    m.insert("count".into(), json!(count));
+    m.insert("last".into(), json!(last));
+    if out.truncated {
+        m.insert(
+            "reason".into(),
+            json!(format!(
+                "journal output over {JOURNAL_CAP} bytes; counted the first part"
+            )),
+        );
+    }
+    ProbeOutcome::Observed(m)
+}
+
+/// Journal output kept for matching (bigger than a command's: a busy unit logs a lot).
+const JOURNAL_CAP: usize = 64 * 1024 * 1024;

@@ -6,10 +6,12 @@
 
 pub mod command;
 pub mod config;
+mod context;
 pub mod dns;
 pub mod file;
 pub mod http;
 pub mod journal;
+pub mod jq;
 pub mod jsonl;
 pub mod manual;
 mod probe_kind;
@@ -22,4 +24,5 @@ pub mod tcp;
 pub mod time_sync;
 pub mod tls_cert;
 
+pub use context::{ProbeContext, ProbeOutcome};
 pub use probe_kind::{COMMON_FIELDS, ProbeKind, SAMPLE_FIELDS};

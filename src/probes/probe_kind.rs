@@ -3,6 +3,7 @@
 use schemars::{Schema, SchemaGenerator};
 use serde_saphyr::Spanned;
 
+use crate::probes::context::{ProbeContext, ProbeOutcome};
 use crate::runbook::node::{Node, NodeError, from_node};
 
 /// Fields every check result has, whatever its probe.
@@ -11,6 +12,8 @@ pub const COMMON_FIELDS: &[&str] = &[
     "failed",
     "error",
     "skipped",
+    "unknown",
+    "state",
     "status",
     "value",
     "reason",
@@ -66,6 +69,19 @@ macro_rules! probes {
                         $( let _: &str = $validate; _params.validate().map_err(|message| NodeError {
                             message, location: Some(with.referenced) })?; )?
                         Ok(())
+                    })*
+                }
+            }
+
+            /// Run the probe with rendered parameters (templates already filled in).
+            pub async fn run(self, with: &serde_json::Value, cx: &ProbeContext<'_>) -> ProbeOutcome {
+                match self {
+                    $(ProbeKind::$variant => {
+                        let params: super::$module::$params = match serde_json::from_value(with.clone()) {
+                            Ok(p) => p,
+                            Err(e) => return ProbeOutcome::Error(format!("bad parameters after rendering: {e}")),
+                        };
+                        super::$module::probe(params, cx).await
                     })*
                 }
             }

@@ -1,10 +1,22 @@
 //! `systemd`: the state of a unit, like `systemctl status UNIT` (`systemctl show`). Where
 //! there is no systemd the check is `error: unavailable`, never a false ok.
 //!
+//! `value` is `active_state`; a unit that is not loaded is an observation (`load_state:
+//! not-found`).
+//!
 //! Result: `active_state`, `sub_state`, `load_state`, `restarts`, `main_pid`, `since`.
 
+use std::collections::HashMap;
+use std::path::Path;
+
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::{Map, json};
+
+use crate::host::{DEFAULT_OUTPUT_CAP, HostError, Intent, ProcSpec};
+use crate::probes::{ProbeContext, ProbeOutcome};
+use crate::runbook::value::format_duration;
 
 /// Parameters of the `systemd` probe.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -23,3 +35,77 @@ pub const FIELDS: &[&str] = &[
     "main_pid",
     "since",
 ];
+
+/// Run the probe: `systemctl show UNIT --property=...`.
+pub async fn probe(params: SystemdParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
+    if let Some(why) = unavailable() {
+        return ProbeOutcome::Error(why);
+    }
+    let spec = ProcSpec {
+        argv: vec![
+            "systemctl".into(),
+            "show".into(),
+            params.unit.clone(),
+            "--property=ActiveState,SubState,LoadState,NRestarts,MainPID,ActiveEnterTimestamp"
+                .into(),
+        ],
+        env: IndexMap::new(),
+        cwd: None,
+        timeout: cx.timeout,
+        output_cap: DEFAULT_OUTPUT_CAP,
+    };
+    let out = match cx.host.spawn(&spec, Intent::Observe).await {
+        Ok(out) => out,
+        Err(HostError::Spawn { source, .. }) => {
+            return ProbeOutcome::Error(format!("unavailable: no systemd (`systemctl`: {source})"));
+        }
+        Err(e) => return ProbeOutcome::Error(format!("cannot run `systemctl`: {e}")),
+    };
+    if out.timed_out {
+        return ProbeOutcome::unreachable(format!(
+            "`systemctl show` timed out after {}",
+            format_duration(cx.timeout)
+        ));
+    }
+    if out.exit_code != Some(0) {
+        return ProbeOutcome::Error(format!(
+            "`systemctl show {}` failed: {}",
+            params.unit,
+            out.stderr.trim()
+        ));
+    }
+    let props: HashMap<&str, &str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let text = |k: &str| props.get(k).copied().unwrap_or("");
+    let number = |k: &str| text(k).parse::<u64>().ok();
+    let active = text("ActiveState").to_owned();
+    let since = Some(text("ActiveEnterTimestamp")).filter(|s| !s.is_empty());
+    let mut m = Map::new();
+    m.insert("value".into(), json!(active));
+    m.insert("active_state".into(), json!(active));
+    m.insert("sub_state".into(), json!(text("SubState")));
+    m.insert("load_state".into(), json!(text("LoadState")));
+    m.insert("restarts".into(), json!(number("NRestarts")));
+    m.insert("main_pid".into(), json!(number("MainPID")));
+    m.insert("since".into(), json!(since));
+    if text("LoadState") == "not-found" {
+        m.insert(
+            "reason".into(),
+            json!(format!("unit `{}` not found", params.unit)),
+        );
+    }
+    ProbeOutcome::Observed(m)
+}
+
+/// `Some(reason)` where this machine does not run systemd (shared with `journal`).
+pub(crate) fn unavailable() -> Option<String> {
+    // The same test `sd_booted()` makes.
+    if Path::new("/run/systemd/system").is_dir() {
+        None
+    } else {
+        Some("unavailable: no systemd (`/run/systemd/system` is absent)".into())
+    }
+}

@@ -126,6 +126,9 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Tpl<T> {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Tpl<T>, E> {
                 if is_template(v) {
                     Ok(Tpl::Template(v.to_owned()))
+                } else if let Ok(t) = serde_json::from_str::<T>(v.trim()) {
+                    // A rendered template yields text: "8001" is a port, "true" a bool.
+                    Ok(Tpl::Lit(t))
                 } else {
                     Self::lit(v.to_owned())
                 }

@@ -1,0 +1,54 @@
+//! What an action gets and gives back.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use crate::host::Host;
+
+/// What an action may use.
+pub struct ActionContext<'a> {
+    /// The door to the machine; every mutation goes through it.
+    pub host: &'a dyn Host,
+    /// The action's timeout.
+    pub timeout: Duration,
+    /// Environment for `run` / `shell` (rendered).
+    pub env: &'a IndexMap<String, String>,
+    /// Working directory for `run` / `shell` (rendered).
+    pub cwd: Option<&'a str>,
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionOutcome {
+    /// It did what it was asked (exit 0, 2xx, file written...).
+    pub ok: bool,
+    /// One line for people.
+    pub summary: String,
+    /// Details for the audit trail (exit code, stdout, backup path, previous value...).
+    pub detail: Map<String, Value>,
+}
+
+impl ActionOutcome {
+    /// A failure with a message.
+    #[must_use]
+    pub fn failed(summary: impl Into<String>) -> Self {
+        ActionOutcome {
+            ok: false,
+            summary: summary.into(),
+            detail: Map::new(),
+        }
+    }
+}
+
+/// Where a notification goes (the policy's channel, resolved by the executor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyTarget {
+    /// Shown to the operator through the reporters.
+    Stdout,
+    /// POST `{"runbook", "message", ...}` as JSON.
+    Webhook(String),
+    /// POST a Slack-compatible `{"text": ...}`.
+    Slack(String),
+}

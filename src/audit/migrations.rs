@@ -1,0 +1,167 @@
+//! The schema as ordered migrations. `PRAGMA user_version` counts the migrations applied; a
+//! migration is never edited once released, a change is a new entry at the end.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Migration `i` (0-based) takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, steps, the hash chain, limits, locks, and empty tables for the server.
+    r"
+    CREATE TABLE runs (
+        id             TEXT PRIMARY KEY,
+        runbook        TEXT NOT NULL,
+        runbook_sha256 TEXT NOT NULL,
+        trigger        TEXT NOT NULL,
+        params         TEXT NOT NULL,          -- JSON, secrets redacted
+        host           TEXT NOT NULL,
+        user           TEXT NOT NULL,
+        mode           TEXT NOT NULL,
+        pid            INTEGER NOT NULL,       -- the process running it
+        pid_start      INTEGER,                -- its start time (/proc/PID/stat field 22)
+        started_at     TEXT NOT NULL,          -- RFC 3339 UTC
+        finished_at    TEXT,
+        outcome        TEXT,                   -- healthy, remediated, problem_remains, fault, interrupted
+        exit_code      INTEGER
+    ) STRICT;
+    CREATE INDEX runs_by_runbook ON runs (runbook, started_at);
+
+    CREATE TABLE steps (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id      TEXT NOT NULL REFERENCES runs (id),
+        seq         INTEGER NOT NULL,          -- order within the run, from 1
+        kind        TEXT NOT NULL,
+        step_id     TEXT NOT NULL,
+        state       TEXT NOT NULL,             -- intent (action announced, no result yet) | done
+        status      TEXT,
+        inputs      TEXT NOT NULL,             -- JSON
+        result      TEXT,                      -- JSON
+        decided_by  TEXT,
+        guidance    TEXT,
+        started_at  TEXT NOT NULL,
+        duration_ms INTEGER,
+        UNIQUE (run_id, seq)
+    ) STRICT;
+
+    CREATE TABLE audit_chain (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        tbl       TEXT NOT NULL,               -- runs | steps
+        row_id    TEXT NOT NULL,
+        op        TEXT NOT NULL,               -- insert | update
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_chain_by_row ON audit_chain (tbl, row_id);
+
+    CREATE TABLE action_limits (
+        key     TEXT NOT NULL,
+        used_at INTEGER NOT NULL               -- unix milliseconds
+    ) STRICT;
+    CREATE INDEX action_limits_by_key ON action_limits (key, used_at);
+
+    CREATE TABLE run_locks (
+        runbook   TEXT PRIMARY KEY,
+        run_id    TEXT NOT NULL,
+        pid       INTEGER NOT NULL,
+        pid_start INTEGER,
+        taken_at  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE alerts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        dedup_key   TEXT NOT NULL UNIQUE,
+        runbook     TEXT,
+        payload     TEXT NOT NULL,             -- JSON, secrets redacted
+        run_id      TEXT
+    ) STRICT;
+
+    CREATE TABLE incidents (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        runbook          TEXT NOT NULL,
+        dedup_key        TEXT,
+        status           TEXT NOT NULL,        -- open | acked | resolved
+        opened_at        TEXT NOT NULL,
+        escalation_level INTEGER NOT NULL DEFAULT 0,
+        next_due_at      TEXT,
+        acked_by         TEXT,
+        acked_at         TEXT,
+        resolved_at      TEXT,
+        last_run_id      TEXT
+    ) STRICT;
+
+    CREATE TABLE notifications (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER,
+        run_id      TEXT,
+        channel     TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        sent_at     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        detail      TEXT
+    ) STRICT;
+
+    CREATE TABLE tail_positions (
+        path       TEXT PRIMARY KEY,
+        inode      INTEGER,
+        byte_offset INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;
+    ",
+];
+
+/// The schema version this build writes.
+#[must_use]
+pub fn latest() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Why the schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// `SQLite` refused.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// A newer `runbook` wrote this file.
+    #[error("schema version {found} is newer than this build knows ({known}); upgrade `runbook`")]
+    TooNew {
+        /// On disk.
+        found: i64,
+        /// Known here.
+        known: i64,
+    },
+}
+
+/// Apply the migrations not yet applied, in order, in one `IMMEDIATE` transaction so two
+/// processes opening a new file at once do not both migrate.
+///
+/// # Errors
+/// When `SQLite` fails or the file is from a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == latest() {
+        return Ok(current);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > latest() {
+        return Err(MigrateError::TooNew {
+            found: current,
+            known: latest(),
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
+    }
+    tx.commit()?;
+    Ok(latest())
+}

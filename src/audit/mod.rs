@@ -1,0 +1,43 @@
+//! The audit trail (design §5): a `SQLite` file that records every run and every step, the
+//! rate limits and per-runbook locks that must hold across processes, and a hash chain that
+//! `runbook audit verify` recomputes.
+//!
+//! What lives where:
+//! - `store`: [`AuditStore`], the connection, the [`crate::exec::Ledger`] implementation and
+//!   the read side (`history`, `show`, `export`). Every write is one `IMMEDIATE` transaction
+//!   on a WAL database with `synchronous=FULL`, so an intent row is on disk before the action
+//!   it announces starts.
+//! - `migrations`: the schema, as ordered migrations counted by `PRAGMA user_version`.
+//! - `chain`: the hash chain over `runs` and `steps` and its verification.
+//! - `redact`: [`redact()`], applied to everything before it is written (the executor redacts
+//!   too; this is defence in depth).
+//!
+//! # Chain scheme
+//!
+//! The chain is a separate table, `audit_chain(seq, tbl, row_id, op, prev_hash, hash)`, one
+//! global sequence over both chained tables. Each write to a `runs` or `steps` row (insert,
+//! or an update such as finishing a run or completing an intent) appends one entry in the same
+//! transaction:
+//!
+//! ```text
+//! hash = hex(sha256(prev_hash_hex || canonical_json({"table", "id", "op", "row": {every column}})))
+//! ```
+//!
+//! where `prev_hash` is the hash of the entry before it (64 zeros for the first) and the row
+//! object is the full row *as stored after the write*, keys sorted. History is never rewritten:
+//! an update appends an entry for the row's new state. `verify` walks the chain in order and
+//! checks that each entry links to the previous one, and that the *latest* entry of each row
+//! recomputes from the row as it is now (an earlier entry of an updated row is checked through
+//! the link only: its state no longer exists). The first failure names its table and row id;
+//! a row missing from the chain (inserted behind the store's back) is reported after that.
+//! Truncating the tail of both chain and rows cannot be detected without an external anchor:
+//! `verify` reports the head hash so it can be shipped elsewhere.
+
+mod chain;
+mod migrations;
+mod redact;
+mod store;
+
+pub use chain::{Altered, VerifyReport};
+pub use redact::{redact, redact_str};
+pub use store::{AuditError, AuditStore, RunSummary, StepRow};

@@ -1,0 +1,764 @@
+//! [`AuditStore`]: the `SQLite` audit trail, the [`Ledger`] the executor writes before it acts,
+//! and the read side for `history`, `show`, `audit verify` and `audit export`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::audit::chain::{self, VerifyReport};
+use crate::audit::migrations::{self, MigrateError};
+use crate::audit::redact::{redact, redact_str};
+use crate::exec::events::{Ledger, LedgerError, Outcome, RunInfo, StepRecord};
+
+/// A failure of the audit store.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The file or its directory could not be created or opened.
+    #[error("cannot open audit database `{}`: {source}", path.display())]
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A newer build wrote the schema, or a migration failed.
+    #[error("audit database `{}`: {source}", path.display())]
+    Migrate {
+        /// The database path.
+        path: PathBuf,
+        /// Why.
+        source: MigrateError,
+    },
+    /// `SQLite` refused a statement.
+    #[error("audit database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Writing an export failed.
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
+    /// A run id prefix matched more than one run.
+    #[error("run id `{prefix}` is ambiguous: {count} runs start with it")]
+    AmbiguousRun {
+        /// What was given.
+        prefix: String,
+        /// How many matched.
+        count: usize,
+    },
+    /// `record` named an intent row that is not an open intent of that run.
+    #[error("no open intent row {intent} in run `{run}`")]
+    NoIntent {
+        /// The run.
+        run: String,
+        /// The step row id.
+        intent: i64,
+    },
+}
+
+/// One run, as `history` and `show` list it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Run id.
+    pub id: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// SHA-256 of the runbook file.
+    pub runbook_sha256: String,
+    /// cli, webhook, schedule.
+    pub trigger: String,
+    /// Parameters, secrets redacted.
+    pub params: Value,
+    /// Host name.
+    pub host: String,
+    /// User.
+    pub user: String,
+    /// `real` or `dry_run`.
+    pub mode: String,
+    /// The process that ran it.
+    pub pid: i64,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// End, RFC 3339; `None` while running.
+    pub finished_at: Option<String>,
+    /// healthy, remediated, `problem_remains`, fault, interrupted; `None` while running.
+    pub outcome: Option<String>,
+    /// Exit code; `None` while running or when interrupted.
+    pub exit_code: Option<i64>,
+    /// Wall time, when finished (not for an interrupted run: its end is unknown).
+    pub duration_ms: Option<i64>,
+}
+
+/// One step row, as `show` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    /// Row id.
+    pub id: i64,
+    /// Order within the run, from 1.
+    pub seq: i64,
+    /// check, cause, action, ...
+    pub kind: String,
+    /// The step's id in the runbook.
+    pub step_id: String,
+    /// `intent` (announced, no result: the run stopped while it ran) or `done`.
+    pub state: String,
+    /// Status, once done.
+    pub status: Option<String>,
+    /// Resolved inputs.
+    pub inputs: Value,
+    /// The result, once done.
+    pub result: Option<Value>,
+    /// The deciding value.
+    pub decided_by: Option<String>,
+    /// Words for a person.
+    pub guidance: Option<String>,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// Wall time.
+    pub duration_ms: Option<i64>,
+}
+
+/// The `SQLite` audit trail. One connection behind a mutex; safe to share between threads,
+/// and several processes may open the same file (WAL, `IMMEDIATE` transactions, busy timeout).
+#[derive(Debug)]
+pub struct AuditStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    secrets: Mutex<Vec<String>>,
+}
+
+const RUN_COLUMNS: &str = "id, runbook, runbook_sha256, trigger, params, host, user, mode, pid, \
+                           started_at, finished_at, outcome, exit_code";
+const STEP_COLUMNS: &str = "id, seq, kind, step_id, state, status, inputs, result, decided_by, \
+                            guidance, started_at, duration_ms";
+
+impl AuditStore {
+    /// Open (creating it and its directory if needed) and migrate the database, then mark runs
+    /// whose process is gone as `interrupted`.
+    ///
+    /// # Errors
+    /// When the file cannot be created or opened, or its schema is newer than this build.
+    pub fn open(path: &Path) -> Result<AuditStore, AuditError> {
+        let open_err = |e: Box<dyn std::error::Error + Send + Sync>| AuditError::Open {
+            path: path.to_owned(),
+            source: e,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.into()))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| open_err(e.into()))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| open_err(e.into()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(open_err(
+                format!("cannot switch to WAL (journal mode is `{mode}`)").into(),
+            ));
+        }
+        // Every commit reaches the disk before it returns: an intent row is durable before its
+        // action starts.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| open_err(e.into()))?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(|e| open_err(e.into()))?;
+        migrations::migrate(&mut conn).map_err(|e| AuditError::Migrate {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        let store = AuditStore {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+            secrets: Mutex::new(Vec::new()),
+        };
+        store.mark_interrupted()?;
+        Ok(store)
+    }
+
+    /// The database path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Add secret values to redact from everything written from now on.
+    pub fn add_secrets<I: IntoIterator<Item = String>>(&self, secrets: I) {
+        let mut g = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
+        g.extend(secrets.into_iter().filter(|s| !s.is_empty()));
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn redacted_json(&self, v: &Value) -> String {
+        let mut v = v.clone();
+        redact(&mut v, &self.secrets());
+        v.to_string()
+    }
+
+    fn redacted_opt(&self, s: Option<&str>) -> Option<String> {
+        s.map(|s| redact_str(s, &self.secrets()).unwrap_or_else(|| s.to_owned()))
+    }
+
+    /// Mark runs left unfinished by a process that is gone as `interrupted`; returns how many.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn mark_interrupted(&self) -> Result<usize, AuditError> {
+        let mut conn = self.conn();
+        let open: Vec<(String, i64, Option<i64>)> = conn
+            .prepare("SELECT id, pid, pid_start FROM runs WHERE finished_at IS NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        if open
+            .iter()
+            .all(|(_, pid, start)| process_alive(*pid, *start))
+        {
+            return Ok(0);
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_rfc3339();
+        let mut n = 0;
+        for (id, pid, start) in open {
+            if process_alive(pid, start) {
+                continue;
+            }
+            // Re-check under the write lock: another process may have marked it already.
+            let changed = tx.execute(
+                "UPDATE runs SET finished_at = ?2, outcome = 'interrupted' \
+                 WHERE id = ?1 AND finished_at IS NULL",
+                params![id, now],
+            )?;
+            if changed > 0 {
+                chain::append(&tx, "runs", &id, "update")?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Recompute the hash chain and report the first altered row.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        Ok(chain::verify(&mut self.conn())?)
+    }
+
+    /// Runs, newest first, optionally of one runbook.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn history(
+        &self,
+        runbook: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunSummary>, AuditError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR runbook = ?1 \
+             ORDER BY started_at DESC, rowid DESC LIMIT ?2"
+        );
+        let runs = conn
+            .prepare(&sql)?
+            .query_map(params![runbook, i64::from(limit)], run_summary)?
+            .collect::<Result<_, _>>()?;
+        Ok(runs)
+    }
+
+    /// One run and its steps; `run` is an id or a unique prefix of one.
+    ///
+    /// # Errors
+    /// When `SQLite` fails or the prefix is ambiguous.
+    pub fn show(&self, run: &str) -> Result<Option<(RunSummary, Vec<StepRow>)>, AuditError> {
+        let conn = self.conn();
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        let mut found: Option<RunSummary> = conn.query_row(&sql, [run], run_summary).optional()?;
+        if found.is_none() {
+            let escaped = run
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE ?1 || '%' ESCAPE '\\' LIMIT 10"
+            );
+            let mut matches: Vec<RunSummary> = conn
+                .prepare(&sql)?
+                .query_map([escaped], run_summary)?
+                .collect::<Result<_, _>>()?;
+            if matches.len() > 1 {
+                return Err(AuditError::AmbiguousRun {
+                    prefix: run.to_owned(),
+                    count: matches.len(),
+                });
+            }
+            found = matches.pop();
+        }
+        let Some(summary) = found else {
+            return Ok(None);
+        };
+        let steps = steps_of(&conn, &summary.id)?;
+        Ok(Some((summary, steps)))
+    }
+
+    /// Write every run and its steps as JSON lines (`{"type": "run"|"step", ...columns,
+    /// "chain_seq", "prev_hash", "hash"}`), runs in the order they were written, each followed
+    /// by its steps. The hashes are those of the row's latest chain entry.
+    ///
+    /// # Errors
+    /// When `SQLite` or the writer fails.
+    pub fn export(&self, w: &mut dyn Write) -> Result<(), AuditError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let run_ids: Vec<String> = tx
+            .prepare("SELECT id FROM runs ORDER BY rowid")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for run in run_ids {
+            export_row(&tx, w, "run", "runs", &run)?;
+            let step_ids: Vec<i64> = tx
+                .prepare_cached("SELECT id FROM steps WHERE run_id = ?1 ORDER BY seq")?
+                .query_map([&run], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for step in step_ids {
+                export_row(&tx, w, "step", "steps", &step.to_string())?;
+            }
+        }
+        w.flush()?;
+        Ok(())
+    }
+
+    fn insert_step(
+        &self,
+        run_id: &str,
+        kind: &str,
+        step_id: &str,
+        state: &str,
+        step: Option<&StepRecord>,
+        inputs: &Value,
+    ) -> Result<i64, AuditError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?1",
+            [run_id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO steps (run_id, seq, kind, step_id, state, status, inputs, result, \
+             decided_by, guidance, started_at, duration_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                run_id,
+                seq,
+                kind,
+                redact_str(step_id, &self.secrets()).unwrap_or_else(|| step_id.to_owned()),
+                state,
+                step.map(|s| enum_name(&s.status)),
+                self.redacted_json(inputs),
+                step.map(|s| self.redacted_json(&s.result)),
+                self.redacted_opt(step.and_then(|s| s.decided_by.as_deref())),
+                self.redacted_opt(step.and_then(|s| s.guidance.as_deref())),
+                step.map_or_else(now_rfc3339, |s| s.started_at.clone()),
+                step.map(|s| i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        chain::append(&tx, "steps", &id.to_string(), "insert")?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn complete_intent(
+        &self,
+        run_id: &str,
+        intent: i64,
+        step: &StepRecord,
+    ) -> Result<(), AuditError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE steps SET kind = ?3, step_id = ?4, state = 'done', status = ?5, inputs = ?6, \
+             result = ?7, decided_by = ?8, guidance = ?9, started_at = ?10, duration_ms = ?11 \
+             WHERE id = ?1 AND run_id = ?2 AND state = 'intent'",
+            params![
+                intent,
+                run_id,
+                enum_name(&step.kind),
+                redact_str(&step.id, &self.secrets()).unwrap_or_else(|| step.id.clone()),
+                enum_name(&step.status),
+                self.redacted_json(&step.inputs),
+                self.redacted_json(&step.result),
+                self.redacted_opt(step.decided_by.as_deref()),
+                self.redacted_opt(step.guidance.as_deref()),
+                step.started_at,
+                i64::try_from(step.duration_ms).unwrap_or(i64::MAX),
+            ],
+        )?;
+        if changed == 0 {
+            return Err(AuditError::NoIntent {
+                run: run_id.to_owned(),
+                intent,
+            });
+        }
+        chain::append(&tx, "steps", &intent.to_string(), "update")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn begin(&self, info: &RunInfo) -> Result<String, AuditError> {
+        self.mark_interrupted()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = Utc::now();
+        let pid = std::process::id();
+        let id = loop {
+            let id = new_run_id(now);
+            let taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)",
+                [&id],
+                |r| r.get(0),
+            )?;
+            if !taken {
+                break id;
+            }
+        };
+        let secrets = self.secrets();
+        let clean = |s: &str| redact_str(s, &secrets).unwrap_or_else(|| s.to_owned());
+        tx.execute(
+            "INSERT INTO runs (id, runbook, runbook_sha256, trigger, params, host, user, mode, \
+             pid, pid_start, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                id,
+                clean(&info.runbook),
+                info.runbook_sha256,
+                clean(&info.trigger),
+                self.redacted_json(&info.params),
+                clean(&info.host),
+                clean(&info.user),
+                info.mode,
+                i64::from(pid),
+                proc_start_time(pid),
+                now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            ],
+        )?;
+        chain::append(&tx, "runs", &id, "insert")?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn finish(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), AuditError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = ?3, exit_code = ?4 WHERE id = ?1",
+            params![run_id, now_rfc3339(), enum_name(&outcome), exit_code],
+        )?;
+        if changed == 0 {
+            return Err(rusqlite::Error::QueryReturnedNoRows.into());
+        }
+        chain::append(&tx, "runs", run_id, "update")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn take(&self, key: &str, max: u32, per: Duration) -> Result<bool, AuditError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: the count and the insert happen under the database write lock, so two
+        // processes cannot both see room for the last use.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = Utc::now().timestamp_millis();
+        let since = now.saturating_sub(i64::try_from(per.as_millis()).unwrap_or(i64::MAX));
+        tx.execute(
+            "DELETE FROM action_limits WHERE key = ?1 AND used_at <= ?2",
+            params![key, since],
+        )?;
+        let used: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM action_limits WHERE key = ?1 AND used_at > ?2",
+            params![key, since],
+            |r| r.get(0),
+        )?;
+        if used >= i64::from(max) {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO action_limits (key, used_at) VALUES (?1, ?2)",
+            params![key, now],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn take_lock(&self, runbook: &str, run_id: &str) -> Result<bool, AuditError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let holder: Option<(String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT run_id, pid, pid_start FROM run_locks WHERE runbook = ?1",
+                [runbook],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((holder, pid, start)) = holder {
+            if holder == run_id {
+                return Ok(true);
+            }
+            if process_alive(pid, start) {
+                return Ok(false);
+            }
+            // The holder's process is gone: the lock is stale, take it over.
+        }
+        let pid = std::process::id();
+        tx.execute(
+            "INSERT OR REPLACE INTO run_locks (runbook, run_id, pid, pid_start, taken_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                runbook,
+                run_id,
+                i64::from(pid),
+                proc_start_time(pid),
+                now_rfc3339()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn release_lock(&self, runbook: &str, run_id: &str) -> Result<(), AuditError> {
+        self.conn().execute(
+            "DELETE FROM run_locks WHERE runbook = ?1 AND run_id = ?2",
+            params![runbook, run_id],
+        )?;
+        Ok(())
+    }
+}
+
+fn ledger<T>(r: Result<T, AuditError>) -> Result<T, LedgerError> {
+    r.map_err(|e| LedgerError(e.to_string()))
+}
+
+impl Ledger for AuditStore {
+    fn begin_run(&self, info: &RunInfo) -> Result<String, LedgerError> {
+        ledger(self.begin(info))
+    }
+
+    fn lock(&self, runbook: &str, run_id: &str) -> Result<bool, LedgerError> {
+        ledger(self.take_lock(runbook, run_id))
+    }
+
+    fn unlock(&self, runbook: &str, run_id: &str) -> Result<(), LedgerError> {
+        ledger(self.release_lock(runbook, run_id))
+    }
+
+    fn take_limit(&self, key: &str, max: u32, per: Duration) -> Result<bool, LedgerError> {
+        ledger(self.take(key, max, per))
+    }
+
+    fn intent(&self, run_id: &str, action_id: &str, inputs: &Value) -> Result<i64, LedgerError> {
+        ledger(self.insert_step(run_id, "action", action_id, "intent", None, inputs))
+    }
+
+    fn record(
+        &self,
+        run_id: &str,
+        intent: Option<i64>,
+        step: &StepRecord,
+    ) -> Result<(), LedgerError> {
+        ledger(match intent {
+            Some(i) => self.complete_intent(run_id, i, step),
+            None => self
+                .insert_step(
+                    run_id,
+                    &enum_name(&step.kind),
+                    &step.id,
+                    "done",
+                    Some(step),
+                    &step.inputs,
+                )
+                .map(|_| ()),
+        })
+    }
+
+    fn finish_run(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), LedgerError> {
+        ledger(self.finish(run_id, outcome, exit_code))
+    }
+}
+
+fn run_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+    let params: String = r.get(4)?;
+    let started_at: String = r.get(9)?;
+    let finished_at: Option<String> = r.get(10)?;
+    let outcome: Option<String> = r.get(11)?;
+    // An interrupted run was marked when a later process noticed, not when it stopped.
+    let ended = finished_at
+        .as_deref()
+        .filter(|_| outcome.as_deref() != Some("interrupted"));
+    let duration_ms = ended.and_then(|f| {
+        let a = DateTime::parse_from_rfc3339(&started_at).ok()?;
+        let b = DateTime::parse_from_rfc3339(f).ok()?;
+        Some((b - a).num_milliseconds())
+    });
+    Ok(RunSummary {
+        id: r.get(0)?,
+        runbook: r.get(1)?,
+        runbook_sha256: r.get(2)?,
+        trigger: r.get(3)?,
+        params: serde_json::from_str(&params).unwrap_or(Value::String(params)),
+        host: r.get(5)?,
+        user: r.get(6)?,
+        mode: r.get(7)?,
+        pid: r.get(8)?,
+        started_at,
+        finished_at,
+        outcome,
+        exit_code: r.get(12)?,
+        duration_ms,
+    })
+}
+
+fn parse_json(s: String) -> Value {
+    serde_json::from_str(&s).unwrap_or(Value::String(s))
+}
+
+fn steps_of(conn: &Connection, run: &str) -> rusqlite::Result<Vec<StepRow>> {
+    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY seq");
+    conn.prepare(&sql)?
+        .query_map([run], |r| {
+            Ok(StepRow {
+                id: r.get(0)?,
+                seq: r.get(1)?,
+                kind: r.get(2)?,
+                step_id: r.get(3)?,
+                state: r.get(4)?,
+                status: r.get(5)?,
+                inputs: parse_json(r.get(6)?),
+                result: r.get::<_, Option<String>>(7)?.map(parse_json),
+                decided_by: r.get(8)?,
+                guidance: r.get(9)?,
+                started_at: r.get(10)?,
+                duration_ms: r.get(11)?,
+            })
+        })?
+        .collect()
+}
+
+fn export_row(
+    conn: &Connection,
+    w: &mut dyn Write,
+    kind: &str,
+    table: &str,
+    id: &str,
+) -> Result<(), AuditError> {
+    let Some(Value::Object(mut obj)) = chain::load_row(conn, table, id)? else {
+        return Ok(());
+    };
+    let entry: Option<(i64, String, String)> = conn
+        .prepare_cached(
+            "SELECT seq, prev_hash, hash FROM audit_chain WHERE tbl = ?1 AND row_id = ?2 \
+             ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([table, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    // JSON columns are exported as JSON, not as strings holding JSON.
+    for col in ["params", "inputs", "result"] {
+        if let Some(Value::String(s)) = obj.get(col) {
+            if let Ok(v) = serde_json::from_str::<Value>(s) {
+                obj.insert(col.to_owned(), v);
+            }
+        }
+    }
+    let mut line = serde_json::Map::new();
+    line.insert("type".to_owned(), Value::from(kind));
+    line.extend(obj);
+    let (seq, prev, hash) = entry.map_or((Value::Null, Value::Null, Value::Null), |(s, p, h)| {
+        (Value::from(s), Value::from(p), Value::from(h))
+    });
+    line.insert("chain_seq".to_owned(), seq);
+    line.insert("prev_hash".to_owned(), prev);
+    line.insert("hash".to_owned(), hash);
+    serde_json::to_writer(&mut *w, &Value::Object(line)).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")?;
+    Ok(())
+}
+
+/// The `snake_case` name serde gives a unit variant.
+fn enum_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `20250101T120000Z-3fa2c1`: sortable by time, short enough to type, unique with the suffix.
+fn new_run_id(now: DateTime<Utc>) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = format!(
+        "{}/{}/{}",
+        now.timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let digest = hex::encode(Sha256::digest(seed.as_bytes()));
+    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &digest[..6])
+}
+
+/// The start time of a process (`/proc/PID/stat` field 22, clock ticks since boot), which
+/// tells a live owner from a new process that reused its pid. `None` off Linux.
+fn proc_start_time(pid: u32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process that wrote a row still runs (and is the same process: same start time).
+fn process_alive(pid: i64, start: Option<i64>) -> bool {
+    let Ok(pid32) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid32 <= 0 {
+        return false;
+    }
+    if Path::new("/proc/self/stat").exists() {
+        let Ok(proc_stat) = std::fs::read_to_string(format!("/proc/{pid32}/stat")) else {
+            return false;
+        };
+        let Some(rest) = proc_stat.rfind(')').map(|i| &proc_stat[i + 1..]) else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        // A zombie has exited; it only waits to be reaped.
+        if matches!(fields.next(), Some("Z" | "X")) {
+            return false;
+        }
+        let now_start: Option<i64> = fields.nth(18).and_then(|s| s.parse().ok());
+        return match (start, now_start) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid32), None) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => true,
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,90 @@
+//! `runbook probe KIND --with k=v ...`: one probe, ad hoc, result as JSON.
+
+use std::io::{IsTerminal, Write};
+
+use serde_json::{Map, Value, json};
+
+use crate::commands::Ctx;
+use crate::exit;
+use crate::host::RealHost;
+use crate::probes::{ProbeContext, ProbeKind, ProbeOutcome};
+use crate::runbook::value::parse_duration;
+
+/// Run the verb.
+pub fn run(_ctx: &Ctx, kind: &str, with: &[String], doc: bool, timeout: &str) -> u8 {
+    let Some(probe) = ProbeKind::from_name(kind) else {
+        let names: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.name()).collect();
+        let hint = crate::runbook::compile::suggest(kind, names.iter().copied()).map_or_else(
+            || format!("probes: {}", names.join(", ")),
+            |s| format!("did you mean `{s}`?"),
+        );
+        eprintln!("error: unknown probe `{kind}`; {hint}");
+        return exit::INVALID;
+    };
+    if doc {
+        println!("{}", probe.help());
+        return exit::OK;
+    }
+    let timeout = match parse_duration(timeout) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --timeout: {e}");
+            return exit::INVALID;
+        }
+    };
+    let mut params = Map::new();
+    for w in with {
+        let Some((k, v)) = w.split_once('=') else {
+            eprintln!("error: `--with {w}`: write `--with key=value`");
+            return exit::INVALID;
+        };
+        // Values are YAML: `8001` is a number, `true` a bool, `[a, b]` a list, else a string.
+        let value = serde_saphyr::from_str::<Value>(v)
+            .ok()
+            .filter(|x| !x.is_null() || v.trim() == "null")
+            .unwrap_or_else(|| Value::String(v.to_owned()));
+        params.insert(k.to_owned(), value);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::FAULT;
+        }
+    };
+    let host = RealHost::new();
+    let cx = ProbeContext {
+        host: &host,
+        timeout,
+        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    let with = Value::Object(params);
+    let started = std::time::Instant::now();
+    let outcome = rt.block_on(async {
+        match tokio::time::timeout(timeout, probe.run(&with, &cx)).await {
+            Ok(o) => o,
+            Err(_) => ProbeOutcome::unreachable(format!(
+                "timed out after {}",
+                crate::runbook::value::format_duration(timeout)
+            )),
+        }
+    });
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (state, result, code) = match outcome {
+        ProbeOutcome::Observed(m) => ("observed", Value::Object(m), exit::OK),
+        ProbeOutcome::Error(e) if e.starts_with("bad parameters") => {
+            eprintln!("error: probe `{kind}`: {e}");
+            return exit::INVALID;
+        }
+        ProbeOutcome::Error(e) => ("error", json!({ "error": e }), exit::PROBLEM),
+        ProbeOutcome::Unknown(e) => ("unknown", json!({ "reason": e }), exit::PROBLEM),
+    };
+    let doc = json!({ "probe": kind, "with": with, "outcome": state, "duration_ms": duration_ms, "result": result });
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, &doc);
+    let _ = writeln!(out);
+    code
+}

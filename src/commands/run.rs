@@ -1,0 +1,149 @@
+//! `runbook run NAME [--set k=v] [--dry-run] [--yes]`: diagnose this host, fix what the
+//! runbook allows, record everything in the audit trail.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::actions::NotifyTarget;
+use crate::audit::AuditStore;
+use crate::cli::Format;
+use crate::commands::Ctx;
+use crate::exec::{Approver, Executor, Options};
+use crate::exit;
+use crate::host::{DryRunHost, Host, RealHost};
+use crate::report::{ConsoleReporter, JsonReporter};
+use crate::runbook::policy::{ChannelKind, Policy};
+
+/// Asks `[y/N]` on the terminal.
+struct TerminalApprover;
+
+impl Approver for TerminalApprover {
+    fn approve(&self, prompt: &str, timeout: Duration) -> bool {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "  ? {prompt} [y/N] ");
+        let _ = err.flush();
+        drop(err);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        if let Ok(line) = rx.recv_timeout(timeout) {
+            matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+        } else {
+            eprintln!(
+                "(no answer within {}: no)",
+                crate::runbook::value::format_duration(timeout)
+            );
+            false
+        }
+    }
+}
+
+/// Notification targets from the policy's channels.
+#[must_use]
+pub fn channels(policy: Option<&Policy>) -> HashMap<String, NotifyTarget> {
+    let mut out = HashMap::new();
+    if let Some(p) = policy {
+        for (name, ch) in &p.channels {
+            let target = match (ch.kind, &ch.url) {
+                (ChannelKind::Webhook, Some(u)) => NotifyTarget::Webhook(u.clone()),
+                (ChannelKind::Slack, Some(u)) => NotifyTarget::Slack(u.clone()),
+                _ => NotifyTarget::Stdout,
+            };
+            out.insert(name.clone(), target);
+        }
+    }
+    out
+}
+
+/// Run the verb.
+pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> u8 {
+    let format = match ctx.format_in("run", &[Format::Human, Format::Json], Format::Human) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let (cat, i) = match ctx.runbook(name) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let rb = &cat.runbooks[i];
+    let params = match crate::plan::resolve_params(rb, sets) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    let store = match AuditStore::open(&ctx.db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: audit trail `{}` is not writable: {e}",
+                ctx.db.display()
+            );
+            eprintln!("hint: no audit, no action; set --db or $RUNBOOK_DB to a writable path");
+            return exit::FAULT;
+        }
+    };
+    // Defence in depth: the executor redacts too, the store refuses to write these anyway.
+    store.add_secrets(rb.params.iter().filter(|p| p.secret).filter_map(|p| {
+        params
+            .get(&p.name)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+    }));
+    let real = RealHost::new();
+    let dry = DryRunHost::new();
+    let host: &dyn Host = if dry_run { &dry } else { &real };
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let ladder = cat
+        .policy
+        .as_ref()
+        .and_then(|p| {
+            p.ladder_for(
+                rb.escalation.as_ref().and_then(|e| e.ladder.as_deref()),
+                &rb.severity,
+            )
+        })
+        .map(|(_, l)| {
+            l.levels
+                .iter()
+                .map(|lv| (lv.id.clone(), lv.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let opts = Options {
+        yes,
+        interactive,
+        approver: Some(Box::new(TerminalApprover)),
+        channels: channels(cat.policy.as_ref()),
+        ladder,
+        ..Options::default()
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::FAULT;
+        }
+    };
+    let mut exec = Executor::new(rb, host, &store, params, opts);
+    if format == Format::Json {
+        exec.reporter(Box::new(JsonReporter::new(std::io::stdout())));
+    } else {
+        exec.reporter(Box::new(ConsoleReporter::new(std::io::stdout(), ctx.color)));
+    }
+    match rt.block_on(exec.run()) {
+        Ok(r) => r.exit_code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAULT
+        }
+    }
+}

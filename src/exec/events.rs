@@ -1,0 +1,226 @@
+//! What the executor tells the world: [`RunEvent`]s for reporters (console, JSON, metrics),
+//! and the [`Ledger`] it must write to before it acts (the audit store implements it).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The kind of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A check of the plan.
+    Check,
+    /// A symptom evaluated from the checks.
+    Symptom,
+    /// A cause evaluated from the checks.
+    Cause,
+    /// A remedy action.
+    Action,
+    /// A check re-run after a remedy.
+    Verify,
+    /// An action run to undo another.
+    Rollback,
+    /// Escalation to a level of the ladder.
+    Escalation,
+}
+
+/// The status of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Check looked and `expect` held; action succeeded.
+    Ok,
+    /// Check looked and `expect` did not hold (or the target refused / timed out); action failed.
+    Failed,
+    /// Could not look (tool missing, permission denied, a value that did not render).
+    Error,
+    /// Guard (`when`) false.
+    Skipped,
+    /// Nobody could answer (`manual` with no terminal); a cause that cannot be decided.
+    Unknown,
+    /// Symptom present / cause matched.
+    Matched,
+    /// Cause ruled out (every check it reads looked).
+    RuledOut,
+    /// Symptom absent.
+    Absent,
+    /// Mutating action not run: no `--yes` (or approval declined / timed out).
+    NeedsApproval,
+    /// Mutating action not run: its `limit` is used up.
+    RateLimited,
+    /// Mutating action not run: dry run.
+    DryRun,
+}
+
+/// One finished step, as reporters and the audit trail see it. Secrets are already redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// Kind.
+    pub kind: StepKind,
+    /// Step id (check, cause, action id).
+    pub id: String,
+    /// Status.
+    pub status: StepStatus,
+    /// Resolved inputs (rendered parameters, argv, ...).
+    pub inputs: Value,
+    /// The result (probe fields, exit code, ...).
+    pub result: Value,
+    /// The value that decided the status, for one-line display.
+    pub decided_by: Option<String>,
+    /// The seed's words for a person.
+    pub guidance: Option<String>,
+    /// Start time, RFC 3339.
+    pub started_at: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every check ok, no cause matched.
+    Healthy,
+    /// A cause matched, its remedy ran and verification passed.
+    Remediated,
+    /// A problem remains (cause matched without fix, verification failed, checks failing).
+    ProblemRemains,
+    /// The engine could not do its job (audit not writable, ...).
+    Fault,
+}
+
+impl Outcome {
+    /// The process exit code (design §6).
+    #[must_use]
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Healthy | Outcome::Remediated => crate::exit::OK,
+            Outcome::ProblemRemains => crate::exit::PROBLEM,
+            Outcome::Fault => crate::exit::FAULT,
+        }
+    }
+}
+
+/// Facts about a run, fixed at its start.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// Runbook name.
+    pub runbook: String,
+    /// SHA-256 of the runbook file.
+    pub runbook_sha256: String,
+    /// cli, webhook, schedule.
+    pub trigger: String,
+    /// Parameters, secrets redacted.
+    pub params: Value,
+    /// Host name.
+    pub host: String,
+    /// User running it.
+    pub user: String,
+    /// `real` or `dry_run`.
+    pub mode: String,
+}
+
+/// What reporters receive, in order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The run began.
+    RunStarted {
+        /// Run id.
+        run_id: String,
+        /// Facts.
+        info: RunInfo,
+    },
+    /// A step began (for live progress).
+    StepStarted {
+        /// Kind.
+        kind: StepKind,
+        /// Id.
+        id: String,
+    },
+    /// A step finished.
+    StepFinished(StepRecord),
+    /// A message for people (notify to stdout, approval prompts answered, ...).
+    Message {
+        /// The text.
+        text: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// Run id.
+        run_id: String,
+        /// Outcome.
+        outcome: Outcome,
+        /// Exit code.
+        exit_code: u8,
+        /// Wall time in milliseconds.
+        duration_ms: u64,
+    },
+}
+
+/// Receives events; console, JSON and metrics reporters implement it. Never fails the run.
+pub trait Reporter: Send {
+    /// Handle one event.
+    fn event(&mut self, event: &RunEvent);
+}
+
+/// A failure of the ledger: the run must stop acting (no audit, no action).
+#[derive(Debug, thiserror::Error)]
+#[error("audit trail: {0}")]
+pub struct LedgerError(pub String);
+
+/// The durable record the executor writes *before* it acts: run rows, intent rows, rate
+/// limits and the per-runbook lock. Implemented by the `SQLite` audit store, and by
+/// [`crate::exec::MemoryLedger`] for tests.
+pub trait Ledger: Send + Sync {
+    /// Record the start of a run; returns its id. Marks runs left unfinished by a crash as
+    /// `interrupted` first.
+    ///
+    /// # Errors
+    /// When the record cannot be written.
+    fn begin_run(&self, info: &RunInfo) -> Result<String, LedgerError>;
+
+    /// Take the per-runbook lock; `Ok(false)` when another live run holds it.
+    ///
+    /// # Errors
+    /// When the lock table cannot be written.
+    fn lock(&self, runbook: &str, run_id: &str) -> Result<bool, LedgerError>;
+
+    /// Release the lock.
+    ///
+    /// # Errors
+    /// When the lock table cannot be written.
+    fn unlock(&self, runbook: &str, run_id: &str) -> Result<(), LedgerError>;
+
+    /// Count one use of `key` against `max` per `per` (persisted across processes);
+    /// `Ok(false)` when the limit is used up.
+    ///
+    /// # Errors
+    /// When the limits table cannot be written.
+    fn take_limit(&self, key: &str, max: u32, per: Duration) -> Result<bool, LedgerError>;
+
+    /// Commit an intent row for an action about to start; returns its step row id.
+    ///
+    /// # Errors
+    /// When the row cannot be committed: the action must not start.
+    fn intent(&self, run_id: &str, action_id: &str, inputs: &Value) -> Result<i64, LedgerError>;
+
+    /// Record a finished step (for an action: completing its intent row `intent`).
+    ///
+    /// # Errors
+    /// When the row cannot be written.
+    fn record(
+        &self,
+        run_id: &str,
+        intent: Option<i64>,
+        step: &StepRecord,
+    ) -> Result<(), LedgerError>;
+
+    /// Record the end of a run.
+    ///
+    /// # Errors
+    /// When the row cannot be written.
+    fn finish_run(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), LedgerError>;
+}

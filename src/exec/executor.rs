@@ -1,0 +1,1142 @@
+//! The executor: runs a compiled runbook against a [`Host`], wave by wave.
+//!
+//! 1. checks, each wave concurrently (bounded), each with its guard, rendered parameters,
+//!    timeout and sampling; `expect` decides `ok` / `failed`;
+//! 2. symptoms and causes, in order: matched, ruled out (every check it reads looked), or
+//!    unknown;
+//! 3. remedies of matched causes, in cause order, each mutating action gated (dry run,
+//!    `--yes` / approval, rate limit) and preceded by a committed intent row; then the cause's
+//!    verification with retry; a failed verification runs the actions' rollbacks;
+//! 4. escalation for what remains; the outcome and its exit code.
+//!
+//! Every step is reported as a [`RunEvent`] and written to the [`Ledger`].
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::actions::{self, ActionContext, ActionOutcome, NotifyTarget};
+use crate::exec::events::{
+    Ledger, LedgerError, Outcome, Reporter, RunEvent, RunInfo, StepKind, StepRecord, StepStatus,
+};
+use crate::host::{Host, HostMode};
+use crate::probes::{ProbeContext, ProbeOutcome};
+use crate::runbook::expr;
+use crate::runbook::model::{Action, ActionForm, Check, Runbook};
+use crate::runbook::value::is_template;
+
+/// Shown instead of a secret.
+pub const REDACTED: &str = "***";
+/// How many checks of one wave run at once.
+pub const CONCURRENCY: usize = 8;
+
+/// Asks a person whether a mutating action may run.
+pub trait Approver: Send + Sync {
+    /// `true` to run it. `timeout` bounds the wait; no answer means no.
+    fn approve(&self, prompt: &str, timeout: Duration) -> bool;
+}
+
+/// How to run.
+pub struct Options {
+    /// Run mutating actions without asking.
+    pub yes: bool,
+    /// A person is at a terminal (approval prompts, `manual` probes).
+    pub interactive: bool,
+    /// cli, webhook, schedule.
+    pub trigger: String,
+    /// The alert that started the run, as the `alert` context (`labels`, `annotations`, ...).
+    pub alert: Option<Value>,
+    /// Asks for approval when interactive.
+    pub approver: Option<Box<dyn Approver>>,
+    /// Notification channels by name.
+    pub channels: HashMap<String, NotifyTarget>,
+    /// Escalation ladder levels (id, name), lowest first.
+    pub ladder: Vec<(String, String)>,
+    /// Wait this long for another run of the same runbook to finish.
+    pub lock_wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            yes: false,
+            interactive: false,
+            trigger: "cli".into(),
+            alert: None,
+            approver: None,
+            channels: HashMap::new(),
+            ladder: Vec::new(),
+            lock_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Run id in the ledger.
+    pub run_id: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Exit code.
+    pub exit_code: u8,
+}
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The ledger failed: no audit, no action.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Another run of the same runbook holds the lock.
+    #[error("another run of `{0}` is in progress; try again when it ends")]
+    Locked(String),
+}
+
+/// State of one check as expressions see it (`checks.<id>`).
+fn check_view(
+    check: &Check,
+    fields: Option<&Map<String, Value>>,
+    state: StepStatus,
+    reason: Option<&str>,
+) -> Value {
+    let mut m = Map::new();
+    for f in check.probe.fields() {
+        m.insert((*f).to_owned(), Value::Null);
+    }
+    if let Some(fields) = fields {
+        for (k, v) in fields {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    let state_name = status_name(state);
+    m.insert("ok".into(), Value::Bool(state == StepStatus::Ok));
+    m.insert("failed".into(), Value::Bool(state == StepStatus::Failed));
+    m.insert("error".into(), Value::Bool(state == StepStatus::Error));
+    m.insert("skipped".into(), Value::Bool(state == StepStatus::Skipped));
+    m.insert("unknown".into(), Value::Bool(state == StepStatus::Unknown));
+    m.insert("state".into(), Value::String(state_name.into()));
+    if m.get("status").is_none_or(Value::is_null) {
+        m.insert("status".into(), Value::String(state_name.into()));
+    }
+    m.entry("value").or_insert(Value::Null);
+    m.entry("duration_ms").or_insert(Value::Null);
+    if let Some(r) = reason {
+        m.insert("reason".into(), Value::String(r.into()));
+    } else {
+        m.entry("reason").or_insert(Value::Null);
+    }
+    for f in crate::probes::SAMPLE_FIELDS {
+        m.entry(*f).or_insert(Value::Null);
+    }
+    Value::Object(m)
+}
+
+/// The lowercase name of a status.
+#[must_use]
+pub fn status_name(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Ok => "ok",
+        StepStatus::Failed => "failed",
+        StepStatus::Error => "error",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Unknown => "unknown",
+        StepStatus::Matched => "matched",
+        StepStatus::RuledOut => "ruled_out",
+        StepStatus::Absent => "absent",
+        StepStatus::NeedsApproval => "needs_approval",
+        StepStatus::RateLimited => "rate_limited",
+        StepStatus::DryRun => "dry_run",
+    }
+}
+
+/// Replace every secret value inside strings of `v` with `***`.
+pub fn redact(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) => {
+            for secret in secrets.iter().filter(|s| !s.is_empty()) {
+                if s.contains(secret.as_str()) {
+                    *s = s.replace(secret.as_str(), REDACTED);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact(i, secrets)),
+        Value::Object(m) => m.values_mut().for_each(|i| redact(i, secrets)),
+        _ => {}
+    }
+}
+
+fn render_tree(v: &Value, ctx: &Value) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) if is_template(s) => Value::String(expr::render(s, ctx)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| render_tree(i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), render_tree(v, ctx)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The executor for one run.
+pub struct Executor<'a> {
+    rb: &'a Runbook,
+    host: &'a dyn Host,
+    ledger: &'a dyn Ledger,
+    reporters: Vec<Box<dyn Reporter + 'a>>,
+    opts: Options,
+    params: Value,
+    redacted_params: Value,
+    secrets: Vec<String>,
+    run_id: String,
+    checks: Map<String, Value>,
+    causes: Map<String, Value>,
+    symptoms: Map<String, Value>,
+}
+
+impl<'a> Executor<'a> {
+    /// Prepare a run with resolved parameters (`params`: name → value) and the names of the
+    /// secret ones.
+    pub fn new(
+        rb: &'a Runbook,
+        host: &'a dyn Host,
+        ledger: &'a dyn Ledger,
+        params: Map<String, Value>,
+        opts: Options,
+    ) -> Self {
+        let mut secrets = Vec::new();
+        let mut redacted = params.clone();
+        for p in rb.params.iter().filter(|p| p.secret) {
+            if let Some(v) = params.get(&p.name) {
+                secrets.push(v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+                redacted.insert(p.name.clone(), Value::String(REDACTED.into()));
+            }
+        }
+        let causes = rb
+            .causes
+            .iter()
+            .map(|c| (c.id.clone(), json!({"matched": false, "ruled_out": false, "unknown": true, "status": "pending"})))
+            .collect();
+        let symptoms = rb
+            .symptoms
+            .iter()
+            .map(|s| (s.id.clone(), json!({"present": false})))
+            .collect();
+        let checks = rb
+            .checks
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    check_view(c, None, StepStatus::Skipped, Some("not run yet")),
+                )
+            })
+            .collect();
+        Executor {
+            rb,
+            host,
+            ledger,
+            reporters: Vec::new(),
+            opts,
+            params: Value::Object(params),
+            redacted_params: Value::Object(redacted),
+            secrets,
+            run_id: String::new(),
+            checks,
+            causes,
+            symptoms,
+        }
+    }
+
+    /// Add a reporter.
+    pub fn reporter(&mut self, r: Box<dyn Reporter + 'a>) {
+        self.reporters.push(r);
+    }
+
+    fn emit(&mut self, e: &RunEvent) {
+        for r in &mut self.reporters {
+            r.event(e);
+        }
+    }
+
+    fn context(&self, redacted: bool) -> Value {
+        let alert = self
+            .opts
+            .alert
+            .clone()
+            .unwrap_or_else(|| json!({"labels": {}, "annotations": {}, "status": null}));
+        json!({
+            "params": if redacted { &self.redacted_params } else { &self.params },
+            "checks": self.checks,
+            "causes": self.causes,
+            "symptoms": self.symptoms,
+            "alert": alert,
+            "host": self.host.hostname(),
+            "now": now_rfc3339(),
+        })
+    }
+
+    fn finish_step(&mut self, mut step: StepRecord, intent: Option<i64>) -> Result<(), ExecError> {
+        redact(&mut step.inputs, &self.secrets);
+        redact(&mut step.result, &self.secrets);
+        if let Some(d) = &mut step.decided_by {
+            let mut v = Value::String(std::mem::take(d));
+            redact(&mut v, &self.secrets);
+            v.as_str().unwrap_or_default().clone_into(d);
+        }
+        self.ledger.record(&self.run_id, intent, &step)?;
+        self.emit(&RunEvent::StepFinished(step));
+        Ok(())
+    }
+
+    /// Run everything; the outcome decides the exit code.
+    ///
+    /// # Errors
+    /// The ledger failed, or another run holds the runbook's lock.
+    pub async fn run(&mut self) -> Result<RunResult, ExecError> {
+        let started = Instant::now();
+        let info = RunInfo {
+            runbook: self.rb.name.clone(),
+            runbook_sha256: sha256_hex(self.rb.file.text.as_bytes()),
+            trigger: self.opts.trigger.clone(),
+            params: self.redacted_params.clone(),
+            host: self.host.hostname(),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            mode: match self.host.mode() {
+                HostMode::Real => "real".into(),
+                HostMode::DryRun => "dry_run".into(),
+            },
+        };
+        self.run_id = self.ledger.begin_run(&info)?;
+        let deadline = Instant::now() + self.opts.lock_wait;
+        while !self.ledger.lock(&self.rb.name, &self.run_id)? {
+            if Instant::now() >= deadline {
+                self.ledger
+                    .finish_run(&self.run_id, Outcome::Fault, crate::exit::FAULT)?;
+                return Err(ExecError::Locked(self.rb.name.clone()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.emit(&RunEvent::RunStarted {
+            run_id: self.run_id.clone(),
+            info,
+        });
+        let result = self.run_locked().await;
+        let unlock = self.ledger.unlock(&self.rb.name, &self.run_id);
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = self
+                    .ledger
+                    .finish_run(&self.run_id, Outcome::Fault, crate::exit::FAULT);
+                return Err(e);
+            }
+        };
+        unlock?;
+        let exit_code = outcome.exit_code();
+        self.ledger.finish_run(&self.run_id, outcome, exit_code)?;
+        self.emit(&RunEvent::RunFinished {
+            run_id: self.run_id.clone(),
+            outcome,
+            exit_code,
+            duration_ms: ms(started.elapsed()),
+        });
+        Ok(RunResult {
+            run_id: self.run_id.clone(),
+            outcome,
+            exit_code,
+        })
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the run's phases in order; split when escalation grows"
+    )]
+    async fn run_locked(&mut self) -> Result<Outcome, ExecError> {
+        let rb = self.rb;
+        // 1. checks, wave by wave.
+        let mut any_failed = false;
+        for wave in crate::plan::waves(&rb.checks) {
+            let ctx = self.context(false);
+            let rctx = self.context(true);
+            for c in &wave {
+                self.emit(&RunEvent::StepStarted {
+                    kind: StepKind::Check,
+                    id: c.id.clone(),
+                });
+            }
+            let host = self.host;
+            let interactive = self.opts.interactive;
+            let results: Vec<(usize, StepRecord, Value)> =
+                futures::stream::iter(wave.iter().enumerate())
+                    .map(|(i, c)| {
+                        let (ctx, rctx) = (&ctx, &rctx);
+                        async move {
+                            let (step, view) =
+                                run_check(c, host, interactive, ctx, rctx, StepKind::Check).await;
+                            (i, step, view)
+                        }
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+            let mut results = results;
+            results.sort_by_key(|(i, _, _)| *i);
+            for (_, step, view) in results {
+                // A check that could not look leaves health unproven: not healthy.
+                any_failed |= matches!(
+                    step.status,
+                    StepStatus::Failed | StepStatus::Error | StepStatus::Unknown
+                );
+                self.checks.insert(step.id.clone(), view);
+                self.finish_step(step, None)?;
+            }
+        }
+
+        // 2. symptoms.
+        for s in &rb.symptoms {
+            let Some(when) = &s.when else { continue };
+            let started = now_rfc3339();
+            let (status, decided) = match expr::eval_bool(when, &self.context(false)) {
+                Ok(true) => (StepStatus::Matched, "present".to_owned()),
+                Ok(false) => (StepStatus::Absent, "absent".to_owned()),
+                Err(e) => (StepStatus::Unknown, e),
+            };
+            self.symptoms.insert(
+                s.id.clone(),
+                json!({"present": status == StepStatus::Matched}),
+            );
+            self.finish_step(
+                StepRecord {
+                    kind: StepKind::Symptom,
+                    id: s.id.clone(),
+                    status,
+                    inputs: json!({"when": when, "text": s.text}),
+                    result: json!({"present": status == StepStatus::Matched}),
+                    decided_by: Some(decided),
+                    guidance: None,
+                    started_at: started,
+                    duration_ms: 0,
+                },
+                None,
+            )?;
+        }
+
+        // 3. causes in order.
+        let mut matched: Vec<&crate::runbook::model::Cause> = Vec::new();
+        for c in &rb.causes {
+            let started = now_rfc3339();
+            let ctx = self.context(false);
+            let (status, decided) = match expr::eval_bool(&c.when, &ctx) {
+                Ok(true) => (StepStatus::Matched, format!("{} is true", c.when)),
+                Ok(false) => {
+                    let all_looked =
+                        c.checks
+                            .iter()
+                            .filter(|x| !x.starts_with("causes."))
+                            .all(|id| {
+                                self.checks
+                                    .get(id)
+                                    .is_some_and(|v| v["ok"] == true || v["failed"] == true)
+                            });
+                    if all_looked {
+                        (
+                            StepStatus::RuledOut,
+                            "every check it reads looked".to_owned(),
+                        )
+                    } else {
+                        (
+                            StepStatus::Unknown,
+                            "a check it reads could not look".to_owned(),
+                        )
+                    }
+                }
+                Err(e) => (StepStatus::Unknown, e),
+            };
+            self.causes.insert(
+                c.id.clone(),
+                json!({
+                    "matched": status == StepStatus::Matched,
+                    "ruled_out": status == StepStatus::RuledOut,
+                    "unknown": status == StepStatus::Unknown,
+                    "status": status_name(status),
+                }),
+            );
+            if status == StepStatus::Matched {
+                matched.push(c);
+            }
+            self.finish_step(
+                StepRecord {
+                    kind: StepKind::Cause,
+                    id: c.id.clone(),
+                    status,
+                    inputs: json!({"when": c.when, "title": c.title}),
+                    result: self.causes[&c.id].clone(),
+                    decided_by: Some(decided),
+                    guidance: if status == StepStatus::Matched {
+                        c.guidance.clone()
+                    } else {
+                        None
+                    },
+                    started_at: started,
+                    duration_ms: 0,
+                },
+                None,
+            )?;
+        }
+
+        // 4. remedies and verification.
+        let mut unresolved: Vec<(&crate::runbook::model::Cause, String)> = Vec::new();
+        let mut remediated = false;
+        for cause in matched {
+            let mut ran: Vec<&Action> = Vec::new();
+            let mut blocked = None;
+            let mut mutated = false;
+            for id in &cause.remedy {
+                let Some(action) = rb.action(id) else {
+                    continue;
+                };
+                let (status, ok) = self.run_action(action, StepKind::Action).await?;
+                if ok {
+                    ran.push(action);
+                    mutated |= action.mutating();
+                } else {
+                    blocked = Some(format!("action `{}` {}", action.id, status_name(status)));
+                    break;
+                }
+            }
+            if let Some(why) = blocked {
+                unresolved.push((cause, why));
+                continue;
+            }
+            if !mutated {
+                unresolved.push((cause, "no automatic fix".into()));
+                continue;
+            }
+            let mut verify: Vec<String> = cause.verify.clone();
+            for a in &ran {
+                for v in &a.verify {
+                    if !verify.contains(v) {
+                        verify.push(v.clone());
+                    }
+                }
+            }
+            let retry = ran.iter().rev().find_map(|a| a.retry);
+            let attempts = retry.map_or(1, |r| r.attempts.max(1));
+            let backoff = retry.map_or(Duration::ZERO, |r| r.backoff);
+            let mut passed = verify.is_empty();
+            for attempt in 1..=attempts {
+                if attempt > 1 {
+                    tokio::time::sleep(backoff).await;
+                }
+                passed = self.verify(&verify).await?;
+                if passed {
+                    break;
+                }
+            }
+            if passed {
+                remediated = true;
+            } else {
+                for a in ran.iter().rev() {
+                    for rid in &a.rollback {
+                        if let Some(rba) = rb.action(rid) {
+                            self.run_action(rba, StepKind::Rollback).await?;
+                        }
+                    }
+                }
+                unresolved.push((cause, "verification failed".into()));
+            }
+        }
+
+        // 5. escalation.
+        for (cause, why) in &unresolved {
+            let level = cause
+                .escalate
+                .clone()
+                .or_else(|| self.opts.ladder.first().map(|(id, _)| id.clone()))
+                .unwrap_or_else(|| "L1".into());
+            let name = self
+                .opts
+                .ladder
+                .iter()
+                .find(|(id, _)| *id == level)
+                .map(|(_, n)| n.clone());
+            let ladder = rb.escalation.as_ref().and_then(|e| e.ladder.clone());
+            self.finish_step(
+                StepRecord {
+                    kind: StepKind::Escalation,
+                    id: cause.id.clone(),
+                    status: StepStatus::Matched,
+                    inputs: json!({"cause": cause.id, "ladder": ladder, "level": level}),
+                    result: json!({"level": level, "name": name, "why": why}),
+                    decided_by: Some(format!(
+                        "{level}{}: {why}",
+                        name.map(|n| format!(" ({n})")).unwrap_or_default()
+                    )),
+                    guidance: cause.guidance.clone(),
+                    started_at: now_rfc3339(),
+                    duration_ms: 0,
+                },
+                None,
+            )?;
+        }
+
+        Ok(if !unresolved.is_empty() {
+            Outcome::ProblemRemains
+        } else if remediated {
+            Outcome::Remediated
+        } else if any_failed {
+            Outcome::ProblemRemains
+        } else {
+            Outcome::Healthy
+        })
+    }
+
+    async fn verify(&mut self, ids: &[String]) -> Result<bool, ExecError> {
+        let mut all_ok = true;
+        for id in ids {
+            let Some(check) = self.rb.check(id) else {
+                continue;
+            };
+            self.emit(&RunEvent::StepStarted {
+                kind: StepKind::Verify,
+                id: id.clone(),
+            });
+            let (ctx, rctx) = (self.context(false), self.context(true));
+            let (step, view) = run_check(
+                check,
+                self.host,
+                self.opts.interactive,
+                &ctx,
+                &rctx,
+                StepKind::Verify,
+            )
+            .await;
+            all_ok &= step.status == StepStatus::Ok;
+            self.checks.insert(id.clone(), view);
+            self.finish_step(step, None)?;
+        }
+        Ok(all_ok)
+    }
+
+    /// Run one action with every gate; returns its status and whether it succeeded.
+    #[expect(clippy::too_many_lines, reason = "the gates in the order they apply")]
+    async fn run_action(
+        &mut self,
+        action: &Action,
+        kind: StepKind,
+    ) -> Result<(StepStatus, bool), ExecError> {
+        self.emit(&RunEvent::StepStarted {
+            kind,
+            id: action.id.clone(),
+        });
+        let started_at = now_rfc3339();
+        let t0 = Instant::now();
+        let ctx = self.context(false);
+        let rctx = self.context(true);
+        let form_json = serde_json::to_value(&action.form).unwrap_or(Value::Null);
+        let env_json = serde_json::to_value(&action.env).unwrap_or(Value::Null);
+        let inputs = json!({
+            "form": render_tree(&form_json, &rctx).unwrap_or(form_json.clone()),
+            "env": render_tree(&env_json, &rctx).unwrap_or(env_json.clone()),
+            "cwd": action.cwd,
+        });
+        let record = |status: StepStatus, result: Value, decided: String| StepRecord {
+            kind,
+            id: action.id.clone(),
+            status,
+            inputs: inputs.clone(),
+            result,
+            decided_by: Some(decided),
+            guidance: action.guidance.clone(),
+            started_at: started_at.clone(),
+            duration_ms: ms(t0.elapsed()),
+        };
+        let rendered = match (render_tree(&form_json, &ctx), render_tree(&env_json, &ctx)) {
+            (Ok(f), Ok(e)) => (f, e),
+            (Err(e), _) | (_, Err(e)) => {
+                self.finish_step(
+                    record(
+                        StepStatus::Error,
+                        json!({"error": e}),
+                        format!("could not render: {e}"),
+                    ),
+                    None,
+                )?;
+                return Ok((StepStatus::Error, false));
+            }
+        };
+        if action.mutating() {
+            if self.host.mode() == HostMode::DryRun {
+                self.finish_step(
+                    record(
+                        StepStatus::DryRun,
+                        Value::Null,
+                        "dry run: not executed".into(),
+                    ),
+                    None,
+                )?;
+                return Ok((StepStatus::DryRun, false));
+            }
+            if !self.opts.yes {
+                let prompt = action.approve.as_ref().map_or_else(
+                    || format!("run `{}` ({})?", action.id, action.kind.name()),
+                    |a| expr::render(&a.prompt, &ctx).unwrap_or_else(|_| a.prompt.clone()),
+                );
+                let wait = action
+                    .approve
+                    .as_ref()
+                    .map_or(Duration::from_secs(300), |a| a.timeout);
+                let approved = self.opts.interactive
+                    && self
+                        .opts
+                        .approver
+                        .as_ref()
+                        .is_some_and(|ap| ap.approve(&prompt, wait));
+                if !approved {
+                    let why = if self.opts.interactive {
+                        "declined"
+                    } else {
+                        "skipped: needs approval (--yes)"
+                    };
+                    self.finish_step(
+                        record(
+                            StepStatus::NeedsApproval,
+                            json!({"prompt": prompt}),
+                            why.into(),
+                        ),
+                        None,
+                    )?;
+                    return Ok((StepStatus::NeedsApproval, false));
+                }
+            }
+            if let Some(limit) = action.limit {
+                let key = format!("{}/{}", self.rb.name, action.id);
+                if !self.ledger.take_limit(&key, limit.max, limit.per)? {
+                    let why = format!(
+                        "limit of {} per {} used up",
+                        limit.max,
+                        crate::runbook::value::format_duration(limit.per)
+                    );
+                    self.finish_step(record(StepStatus::RateLimited, Value::Null, why), None)?;
+                    return Ok((StepStatus::RateLimited, false));
+                }
+            }
+        }
+        let intent = if action.mutating() {
+            let mut redacted_inputs = inputs.clone();
+            redact(&mut redacted_inputs, &self.secrets);
+            Some(
+                self.ledger
+                    .intent(&self.run_id, &action.id, &redacted_inputs)?,
+            )
+        } else {
+            None
+        };
+        let form = match render_form(&action.form, &ctx) {
+            Ok(f) => f,
+            Err(e) => {
+                self.finish_step(
+                    record(
+                        StepStatus::Error,
+                        json!({"error": e}),
+                        format!("could not render: {e}"),
+                    ),
+                    intent,
+                )?;
+                return Ok((StepStatus::Error, false));
+            }
+        };
+        let env: indexmap::IndexMap<String, String> =
+            serde_json::from_value(rendered.1).unwrap_or_default();
+        let cwd = action
+            .cwd
+            .as_ref()
+            .map(|c| expr::render(c, &ctx).unwrap_or_else(|_| c.clone()));
+        let acx = ActionContext {
+            host: self.host,
+            timeout: action.timeout,
+            env: &env,
+            cwd: cwd.as_deref(),
+        };
+        let outcome = match tokio::time::timeout(
+            action.timeout + Duration::from_secs(5),
+            execute_form(&form, &acx, &self.opts.channels),
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(_) => ActionOutcome::failed(format!(
+                "timed out after {}",
+                crate::runbook::value::format_duration(action.timeout)
+            )),
+        };
+        if let ActionForm::Notify { channel, message } = &form
+            && matches!(
+                self.opts.channels.get(channel),
+                None | Some(NotifyTarget::Stdout)
+            )
+        {
+            let mut text = Value::String(format!("[{channel}] {message}"));
+            redact(&mut text, &self.secrets);
+            self.emit(&RunEvent::Message {
+                text: text.as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        let status = if outcome.ok {
+            StepStatus::Ok
+        } else {
+            StepStatus::Failed
+        };
+        self.finish_step(
+            record(
+                status,
+                Value::Object(outcome.detail.clone()),
+                outcome.summary.clone(),
+            ),
+            intent,
+        )?;
+        Ok((status, outcome.ok))
+    }
+}
+
+/// Render every template of an action form.
+fn render_form(form: &ActionForm, ctx: &Value) -> Result<ActionForm, String> {
+    let r = |s: &String| -> Result<String, String> {
+        if is_template(s) {
+            expr::render(s, ctx)
+        } else {
+            Ok(s.clone())
+        }
+    };
+    let ro =
+        |s: &Option<String>| -> Result<Option<String>, String> { s.as_ref().map(r).transpose() };
+    Ok(match form {
+        ActionForm::Run(argv) => ActionForm::Run(argv.iter().map(r).collect::<Result<_, _>>()?),
+        ActionForm::Shell(script) => ActionForm::Shell(script.clone()),
+        ActionForm::Http {
+            url,
+            method,
+            headers,
+            body,
+            token_file,
+            insecure,
+            expect_status,
+        } => ActionForm::Http {
+            url: r(url)?,
+            method: *method,
+            headers: headers
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), r(v)?)))
+                .collect::<Result<_, String>>()?,
+            body: ro(body)?,
+            token_file: ro(token_file)?,
+            insecure: *insecure,
+            expect_status: expect_status.clone(),
+        },
+        ActionForm::Systemd { unit, op } => ActionForm::Systemd {
+            unit: r(unit)?,
+            op: *op,
+        },
+        ActionForm::SetEnv { file, key, value } => ActionForm::SetEnv {
+            file: r(file)?,
+            key: r(key)?,
+            value: r(value)?,
+        },
+        ActionForm::Backup { from, to } => ActionForm::Backup {
+            from: r(from)?,
+            to: r(to)?,
+        },
+        ActionForm::Restore { from, to, backup } => ActionForm::Restore {
+            from: r(from)?,
+            to: r(to)?,
+            backup: ro(backup)?,
+        },
+        ActionForm::Notify { channel, message } => ActionForm::Notify {
+            channel: channel.clone(),
+            message: r(message)?,
+        },
+    })
+}
+
+async fn execute_form(
+    form: &ActionForm,
+    cx: &ActionContext<'_>,
+    channels: &HashMap<String, NotifyTarget>,
+) -> ActionOutcome {
+    match form {
+        ActionForm::Run(argv) => actions::run::execute(argv, cx).await,
+        ActionForm::Shell(script) => actions::shell::execute(script, cx).await,
+        ActionForm::Http {
+            url,
+            method,
+            headers,
+            body,
+            token_file,
+            insecure,
+            expect_status,
+        } => {
+            let req = actions::http::HttpRequest {
+                url: url.clone(),
+                method: *method,
+                headers: headers.clone(),
+                body: body.clone(),
+                token_file: token_file.clone(),
+                insecure: *insecure,
+                expect_status: expect_status.clone(),
+            };
+            actions::http::execute(&req, cx).await
+        }
+        ActionForm::Systemd { unit, op } => actions::systemd::execute(unit, *op, cx).await,
+        ActionForm::SetEnv { file, key, value } => {
+            actions::set_env::execute(file, key, value, cx).await
+        }
+        ActionForm::Backup { from, to } => actions::backup::execute(from, to, cx).await,
+        ActionForm::Restore { from, to, backup } => {
+            actions::restore::execute(from, to, backup.as_deref(), cx).await
+        }
+        ActionForm::Notify { channel, message } => {
+            let target = channels
+                .get(channel)
+                .cloned()
+                .unwrap_or(NotifyTarget::Stdout);
+            actions::notify::execute(&target, message, cx).await
+        }
+    }
+}
+
+/// Run one check (guard, render, probe with timeout and sampling, expect).
+#[expect(
+    clippy::too_many_lines,
+    reason = "guard, render, sample, decide: one path"
+)]
+async fn run_check(
+    c: &Check,
+    host: &dyn Host,
+    interactive: bool,
+    ctx: &Value,
+    rctx: &Value,
+    kind: StepKind,
+) -> (StepRecord, Value) {
+    let started_at = now_rfc3339();
+    let t0 = Instant::now();
+    let inputs = json!({
+        "probe": c.probe.name(),
+        "with": render_tree(&c.with, rctx).unwrap_or_else(|_| c.with.clone()),
+        "when": c.when, "expect": c.expect,
+    });
+    let done = |status: StepStatus,
+                fields: Option<&Map<String, Value>>,
+                reason: Option<&str>,
+                decided: String| {
+        let view = check_view(c, fields, status, reason);
+        let mut result = view.clone();
+        if let Value::Object(m) = &mut result {
+            m.insert("duration_ms".into(), json!(ms(t0.elapsed())));
+        }
+        (
+            StepRecord {
+                kind,
+                id: c.id.clone(),
+                status,
+                inputs: inputs.clone(),
+                result,
+                decided_by: Some(decided),
+                guidance: if matches!(status, StepStatus::Failed | StepStatus::Error) {
+                    c.guidance.clone()
+                } else {
+                    None
+                },
+                started_at: started_at.clone(),
+                duration_ms: ms(t0.elapsed()),
+            },
+            view,
+        )
+    };
+    if let Some(when) = &c.when {
+        match expr::eval_bool(when, ctx) {
+            Ok(true) => {}
+            Ok(false) => {
+                return done(
+                    StepStatus::Skipped,
+                    None,
+                    Some("guard is false"),
+                    format!("when {when}: false"),
+                );
+            }
+            Err(e) => return done(StepStatus::Error, None, Some(&e), format!("guard: {e}")),
+        }
+    }
+    let with = match render_tree(&c.with, ctx) {
+        Ok(w) => w,
+        Err(e) => {
+            return done(
+                StepStatus::Error,
+                None,
+                Some(&e),
+                format!("could not render: {e}"),
+            );
+        }
+    };
+    let cx = ProbeContext {
+        host,
+        timeout: c.timeout,
+        interactive,
+    };
+    let times = c.sample.map_or(1, |s| s.times.max(1));
+    let every = c.sample.map_or(Duration::ZERO, |s| s.every);
+    let mut values = Vec::new();
+    let mut last = None;
+    let sample_start = Instant::now();
+    for i in 0..times {
+        if i > 0 {
+            tokio::time::sleep(every).await;
+        }
+        let outcome = match tokio::time::timeout(c.timeout, c.probe.run(&with, &cx)).await {
+            Ok(o) => o,
+            Err(_) => ProbeOutcome::unreachable(format!(
+                "timed out after {}",
+                crate::runbook::value::format_duration(c.timeout)
+            )),
+        };
+        if let ProbeOutcome::Observed(m) = &outcome {
+            values.push(m.get("value").cloned().unwrap_or(Value::Null));
+        }
+        // An unreachable target will not answer the next sample either.
+        let stop = match &outcome {
+            ProbeOutcome::Observed(m) => m.get("unreachable") == Some(&Value::Bool(true)),
+            _ => true,
+        };
+        last = Some(outcome);
+        if stop {
+            break;
+        }
+    }
+    let elapsed = sample_start.elapsed().as_secs_f64();
+    match last.unwrap_or(ProbeOutcome::Error("no sample taken".into())) {
+        ProbeOutcome::Error(e) => done(StepStatus::Error, None, Some(&e), e.clone()),
+        ProbeOutcome::Unknown(e) => done(StepStatus::Unknown, None, Some(&e), e.clone()),
+        ProbeOutcome::Observed(mut fields) => {
+            if c.sample.is_some() {
+                let nums: Vec<f64> = values.iter().filter_map(Value::as_f64).collect();
+                let delta = match (nums.first(), nums.last()) {
+                    (Some(a), Some(b)) if nums.len() == values.len() => Some(b - a),
+                    _ => None,
+                };
+                fields.insert("values".into(), Value::Array(values.clone()));
+                fields.insert("delta".into(), delta.map_or(Value::Null, |d| json!(d)));
+                fields.insert(
+                    "rate_per_s".into(),
+                    delta
+                        .filter(|_| elapsed > 0.0)
+                        .map_or(Value::Null, |d| json!(d / elapsed)),
+                );
+            }
+            if fields.get("unreachable") == Some(&Value::Bool(true)) {
+                let reason = fields
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unreachable")
+                    .to_owned();
+                return done(
+                    StepStatus::Failed,
+                    Some(&fields),
+                    Some(&reason),
+                    reason.clone(),
+                );
+            }
+            let Some(expect) = &c.expect else {
+                let v = fields
+                    .get("value")
+                    .map_or_else(String::new, |v| format!("value={v}"));
+                return done(StepStatus::Ok, Some(&fields), None, v);
+            };
+            // Inside `expect`, the probe's fields are top-level beside the run context.
+            let mut scope = match ctx {
+                Value::Object(m) => m.clone(),
+                _ => Map::new(),
+            };
+            let view = check_view(c, Some(&fields), StepStatus::Ok, None);
+            if let Value::Object(v) = view {
+                for (k, val) in v {
+                    if !matches!(
+                        k.as_str(),
+                        "ok" | "failed" | "error" | "skipped" | "unknown" | "state"
+                    ) {
+                        scope.insert(k, val);
+                    }
+                }
+            }
+            match expr::eval_bool(expect, &Value::Object(scope)) {
+                Ok(true) => done(
+                    StepStatus::Ok,
+                    Some(&fields),
+                    None,
+                    decided(expect, &fields),
+                ),
+                Ok(false) => done(
+                    StepStatus::Failed,
+                    Some(&fields),
+                    None,
+                    decided(expect, &fields),
+                ),
+                Err(e) => done(
+                    StepStatus::Error,
+                    Some(&fields),
+                    Some(&e),
+                    format!("expect: {e}"),
+                ),
+            }
+        }
+    }
+}
+
+/// `expect` with the values of the fields it names, for one-line display.
+fn decided(expect: &str, fields: &Map<String, Value>) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for word in expect.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if let Some(v) = fields.get(word)
+            && seen.insert(word)
+        {
+            let s = v.to_string();
+            let s = if s.len() > 60 {
+                format!(
+                    "{}…",
+                    &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)]
+                )
+            } else {
+                s
+            };
+            shown.push(format!("{word}={s}"));
+        }
+    }
+    if shown.is_empty() {
+        expect.to_owned()
+    } else {
+        format!("{} ({expect})", shown.join(" "))
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

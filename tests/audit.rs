@@ -1,0 +1,557 @@
+//! The `SQLite` audit store end to end: real files in temp dirs, several stores and several
+//! processes on one file, manual tampering, and a writer killed with SIGKILL.
+//!
+//! Child processes are this test binary re-run on the `helper_child` test with
+//! `AUDIT_HELPER=<mode>` and `AUDIT_DB=<path>`; without the variable that test does nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runbook::audit::{AuditStore, redact};
+use runbook::exec::{Ledger, Outcome, RunInfo, StepKind, StepRecord, StepStatus};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+fn info(runbook: &str) -> RunInfo {
+    RunInfo {
+        runbook: runbook.to_owned(),
+        runbook_sha256: "ab".repeat(32),
+        trigger: "cli".to_owned(),
+        params: json!({"service": "nginx", "token": "s3cret-token"}),
+        host: "web1".to_owned(),
+        user: "ops".to_owned(),
+        mode: "real".to_owned(),
+    }
+}
+
+fn step(kind: StepKind, id: &str, status: StepStatus) -> StepRecord {
+    StepRecord {
+        kind,
+        id: id.to_owned(),
+        status,
+        inputs: json!({"argv": ["systemctl", "restart", "nginx"]}),
+        result: json!({"exit_code": 0, "stdout": "done with s3cret-token"}),
+        decided_by: Some("exit_code = 0".to_owned()),
+        guidance: None,
+        started_at: "2025-01-01T00:00:00.000Z".to_owned(),
+        duration_ms: 12,
+    }
+}
+
+fn db(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("state").join("audit.db")
+}
+
+/// Run this binary as a helper child; returns its stdout.
+fn helper(mode: &str, db: &Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["helper_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("AUDIT_HELPER", mode)
+        .env("AUDIT_DB", db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd
+}
+
+fn helper_output(mode: &str, db: &Path) -> String {
+    let out = helper(mode, db).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value printed by a helper as `RESULT=<v>`.
+fn result_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT=").map(|(_, v)| v.trim()))
+        .unwrap_or_else(|| panic!("no RESULT in helper output:\n{stdout}"))
+        .to_owned()
+}
+
+#[test]
+fn helper_child() {
+    let Ok(mode) = std::env::var("AUDIT_HELPER") else {
+        return;
+    };
+    let path = PathBuf::from(std::env::var("AUDIT_DB").unwrap());
+    let store = AuditStore::open(&path).unwrap();
+    match mode.as_str() {
+        // Start a run, announce an action, and die without finishing.
+        "abandon" => {
+            let run = store.begin_run(&info("svc")).unwrap();
+            store.intent(&run, "restart", &json!({})).unwrap();
+            println!("RESULT={run}");
+            std::process::exit(0);
+        }
+        // Take the lock and die holding it.
+        "lock" => {
+            let run = store.begin_run(&info("svc")).unwrap();
+            println!("RESULT={}", store.lock("svc", &run).unwrap());
+            std::process::exit(0);
+        }
+        // Try a limit many times; print how many were granted.
+        "limit" => {
+            let mut granted = 0;
+            for _ in 0..40 {
+                if store
+                    .take_limit("svc/restart", 5, Duration::from_secs(3600))
+                    .unwrap()
+                {
+                    granted += 1;
+                }
+            }
+            println!("RESULT={granted}");
+        }
+        // Write runs forever, until killed.
+        "writer" => loop {
+            let run = store.begin_run(&info("svc")).unwrap();
+            store
+                .record(
+                    &run,
+                    None,
+                    &step(StepKind::Check, "healthz", StepStatus::Failed),
+                )
+                .unwrap();
+            let intent = store.intent(&run, "restart", &json!({"n": 1})).unwrap();
+            store
+                .record(
+                    &run,
+                    Some(intent),
+                    &step(StepKind::Action, "restart", StepStatus::Ok),
+                )
+                .unwrap();
+            store.finish_run(&run, Outcome::Remediated, 0).unwrap();
+        },
+        other => panic!("unknown helper mode {other}"),
+    }
+}
+
+#[test]
+fn migrations_set_user_version_on_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    drop(AuditStore::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 1);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    for table in [
+        "runs",
+        "steps",
+        "audit_chain",
+        "alerts",
+        "incidents",
+        "notifications",
+        "action_limits",
+        "run_locks",
+        "tail_positions",
+    ] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "table {table}");
+    }
+    // Reopening is idempotent.
+    drop(AuditStore::open(&path).unwrap());
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    drop(AuditStore::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = AuditStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("newer"), "{err}");
+}
+
+#[test]
+fn round_trip_begin_intent_record_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    store.add_secrets(["s3cret-token".to_owned()]);
+    let run = store.begin_run(&info("svc")).unwrap();
+    store
+        .record(
+            &run,
+            None,
+            &step(StepKind::Check, "healthz", StepStatus::Failed),
+        )
+        .unwrap();
+    let intent = store
+        .intent(&run, "restart", &json!({"unit": "nginx"}))
+        .unwrap();
+    store
+        .record(
+            &run,
+            Some(intent),
+            &step(StepKind::Action, "restart", StepStatus::Ok),
+        )
+        .unwrap();
+    store.finish_run(&run, Outcome::Remediated, 0).unwrap();
+
+    let (summary, steps) = store.show(&run).unwrap().unwrap();
+    assert_eq!(summary.outcome.as_deref(), Some("remediated"));
+    assert_eq!(summary.exit_code, Some(0));
+    assert_eq!(summary.params["token"], "***");
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].kind, "check");
+    assert_eq!(steps[0].status.as_deref(), Some("failed"));
+    assert_eq!(steps[1].id, intent);
+    assert_eq!(steps[1].state, "done");
+    assert_eq!(steps[1].status.as_deref(), Some("ok"));
+    assert_eq!(steps[1].result.as_ref().unwrap()["stdout"], "done with ***");
+    // A prefix finds the run; history lists it.
+    assert_eq!(store.show(&run[..12]).unwrap().unwrap().0.id, run);
+    let hist = store.history(Some("svc"), 10).unwrap();
+    assert_eq!(hist.len(), 1);
+    assert!(store.history(Some("other"), 10).unwrap().is_empty());
+    // Completing the same intent twice is refused.
+    assert!(
+        store
+            .record(
+                &run,
+                Some(intent),
+                &step(StepKind::Action, "restart", StepStatus::Ok)
+            )
+            .is_err()
+    );
+
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.rows, 3);
+    // 1 run insert + 1 step insert + intent insert + intent update + run update.
+    assert_eq!(report.entries, 5);
+
+    let mut out = Vec::new();
+    store.export(&mut out).unwrap();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["type"], "run");
+    assert_eq!(lines[0]["hash"], report.head);
+    assert_eq!(lines[1]["type"], "step");
+    assert_eq!(lines[1]["inputs"]["argv"][0], "systemctl");
+    assert!(!lines.iter().any(|l| l.to_string().contains("s3cret-token")));
+    // Nothing secret anywhere in the file.
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let leaked: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM runs WHERE params LIKE '%s3cret%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(leaked, 0);
+}
+
+#[test]
+fn intent_row_is_durable_before_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    let run = store.begin_run(&info("svc")).unwrap();
+    let intent = store
+        .intent(&run, "restart", &json!({"unit": "nginx"}))
+        .unwrap();
+    // Another connection sees the committed intent while the action would be running.
+    let other = Connection::open(&path).unwrap();
+    let (state, step_id): (String, String) = other
+        .query_row(
+            "SELECT state, step_id FROM steps WHERE id = ?1",
+            [intent],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), step_id.as_str()), ("intent", "restart"));
+}
+
+#[test]
+fn take_limit_holds_across_stores_in_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Arc::new(db(&dir));
+    drop(AuditStore::open(&path).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let path = Arc::clone(&path);
+            std::thread::spawn(move || {
+                let store = AuditStore::open(&path).unwrap();
+                (0..25)
+                    .filter(|_| {
+                        store
+                            .take_limit("svc/restart", 7, Duration::from_secs(3600))
+                            .unwrap()
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let granted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(granted, 7);
+    // Another key has its own budget; an expired window frees the budget.
+    let store = AuditStore::open(&path).unwrap();
+    assert!(
+        store
+            .take_limit("other", 1, Duration::from_secs(3600))
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_limit("short", 1, Duration::from_millis(50))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_limit("short", 1, Duration::from_millis(50))
+            .unwrap()
+    );
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(
+        store
+            .take_limit("short", 1, Duration::from_millis(50))
+            .unwrap()
+    );
+}
+
+#[test]
+fn take_limit_holds_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    drop(AuditStore::open(&path).unwrap());
+    let children: Vec<_> = (0..3)
+        .map(|_| helper("limit", &path).spawn().unwrap())
+        .collect();
+    let granted: u32 = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            result_of(&String::from_utf8_lossy(&out.stdout))
+                .parse::<u32>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(granted, 5);
+}
+
+#[test]
+fn manual_update_is_named_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    let mut step_ids = Vec::new();
+    for _ in 0..3 {
+        let run = store.begin_run(&info("svc")).unwrap();
+        store
+            .record(
+                &run,
+                None,
+                &step(StepKind::Check, "healthz", StepStatus::Ok),
+            )
+            .unwrap();
+        let i = store.intent(&run, "restart", &json!({})).unwrap();
+        store
+            .record(
+                &run,
+                Some(i),
+                &step(StepKind::Action, "restart", StepStatus::Ok),
+            )
+            .unwrap();
+        step_ids.push(i);
+        store.finish_run(&run, Outcome::Remediated, 0).unwrap();
+    }
+    assert!(store.verify().unwrap().is_ok());
+    let target = step_ids[1];
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE steps SET result = '{\"exit_code\":1}' WHERE id = ?1",
+            [target],
+        )
+        .unwrap();
+    let report = store.verify().unwrap();
+    let altered = report.altered.expect("altered row found");
+    assert_eq!(
+        (altered.table.as_str(), altered.id.clone()),
+        ("steps", target.to_string())
+    );
+}
+
+#[test]
+fn manual_delete_is_named_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    let run = store.begin_run(&info("svc")).unwrap();
+    store
+        .record(&run, None, &step(StepKind::Check, "a", StepStatus::Ok))
+        .unwrap();
+    store
+        .record(&run, None, &step(StepKind::Check, "b", StepStatus::Ok))
+        .unwrap();
+    store.finish_run(&run, Outcome::Healthy, 0).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let first: i64 = conn
+        .query_row("SELECT MIN(id) FROM steps", [], |r| r.get(0))
+        .unwrap();
+    conn.execute("DELETE FROM steps WHERE id = ?1", [first])
+        .unwrap();
+    let altered = store.verify().unwrap().altered.unwrap();
+    assert_eq!(altered.table, "steps");
+    assert_eq!(altered.id, first.to_string());
+    assert_eq!(altered.reason, "deleted");
+
+    // Deleting a chain entry breaks the link at the next entry.
+    let dir2 = tempfile::tempdir().unwrap();
+    let path2 = db(&dir2);
+    let store2 = AuditStore::open(&path2).unwrap();
+    let run2 = store2.begin_run(&info("svc")).unwrap();
+    store2
+        .record(&run2, None, &step(StepKind::Check, "a", StepStatus::Ok))
+        .unwrap();
+    store2.finish_run(&run2, Outcome::Healthy, 0).unwrap();
+    Connection::open(&path2)
+        .unwrap()
+        .execute("DELETE FROM audit_chain WHERE seq = 2", [])
+        .unwrap();
+    let altered = store2.verify().unwrap().altered.unwrap();
+    assert_eq!(
+        (altered.table.as_str(), altered.id.as_str()),
+        ("audit_chain", "3")
+    );
+
+    // A row inserted behind the store's back is not in the chain.
+    let dir3 = tempfile::tempdir().unwrap();
+    let path3 = db(&dir3);
+    let store3 = AuditStore::open(&path3).unwrap();
+    let run3 = store3.begin_run(&info("svc")).unwrap();
+    Connection::open(&path3)
+        .unwrap()
+        .execute(
+            "INSERT INTO steps (run_id, seq, kind, step_id, state, inputs, started_at) \
+             VALUES (?1, 9, 'check', 'x', 'done', '{}', 'now')",
+            [&run3],
+        )
+        .unwrap();
+    let altered = store3.verify().unwrap().altered.unwrap();
+    assert_eq!(altered.table, "steps");
+    assert!(altered.reason.contains("not in the chain"));
+}
+
+#[test]
+fn redact_removes_secrets_from_nested_json() {
+    let mut v = json!({
+        "a": {"b": ["x", "Bearer tok-123", {"c": "tok-123tok-123"}]},
+        "tok-123": 5,
+        "n": null
+    });
+    redact(&mut v, &["tok-123".to_owned()]);
+    assert!(!v.to_string().contains("tok-123"));
+    assert_eq!(v["a"]["b"][1], "Bearer ***");
+    assert_eq!(v["a"]["b"][2]["c"], "******");
+    assert_eq!(v["***"], 5);
+}
+
+#[test]
+fn unfinished_run_of_a_dead_process_is_interrupted_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let run = result_of(&helper_output("abandon", &path));
+    // A live process's unfinished run is left alone.
+    let store = AuditStore::open(&path).unwrap();
+    let mine = store.begin_run(&info("svc")).unwrap();
+    let (summary, steps) = store.show(&run).unwrap().unwrap();
+    assert_eq!(summary.outcome.as_deref(), Some("interrupted"));
+    assert!(summary.finished_at.is_some());
+    assert_eq!(steps[0].state, "intent");
+    drop(store);
+    let store = AuditStore::open(&path).unwrap();
+    assert_eq!(store.show(&mine).unwrap().unwrap().0.outcome, None);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn lock_refused_while_held_and_taken_over_from_a_dead_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let a = AuditStore::open(&path).unwrap();
+    let b = AuditStore::open(&path).unwrap();
+    assert!(a.lock("svc", "run-a").unwrap());
+    assert!(!b.lock("svc", "run-b").unwrap());
+    assert!(b.lock("other", "run-b").unwrap());
+    a.unlock("svc", "run-a").unwrap();
+    assert!(b.lock("svc", "run-b").unwrap());
+    b.unlock("svc", "run-b").unwrap();
+
+    assert_eq!(result_of(&helper_output("lock", &path)), "true");
+    // The holder exited without unlocking: its lock is stale.
+    assert!(a.lock("svc", "run-c").unwrap());
+    assert!(!b.lock("svc", "run-d").unwrap());
+}
+
+#[test]
+fn sigkill_during_writes_leaves_a_consistent_verifiable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    drop(AuditStore::open(&path).unwrap());
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    for _ in 0..12 {
+        let mut child = helper("writer", &path).spawn().unwrap();
+        // xorshift: a different moment each round.
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        std::thread::sleep(Duration::from_millis(60 + u64::from(seed % 200)));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+    }
+    let store = AuditStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let runs: i64 = conn
+        .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert!(runs > 0, "the writer wrote nothing before it was killed");
+    let unfinished: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM runs WHERE finished_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unfinished, 0, "every killed run is marked interrupted");
+    let interrupted: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM runs WHERE outcome = 'interrupted'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(interrupted > 0, "no kill landed inside a run");
+}

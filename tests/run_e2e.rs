@@ -1,0 +1,247 @@
+//! `runbook run` end to end: a real loopback HTTP server, a runbook in a temp dir, the real
+//! binary, a real `SQLite` audit file. The server is "down" until the runbook's remedy POSTs
+//! `/fix`, so the outcome depends on which gates let the remedy through.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use insta_cmd::get_cargo_bin;
+
+struct Server {
+    addr: SocketAddr,
+    fixes: Arc<AtomicUsize>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn server() -> Server {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fixes = Arc::new(AtomicUsize::new(0));
+    let (f1, f2) = (Arc::clone(&fixes), Arc::clone(&fixes));
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(move || {
+                let up = f1.load(Ordering::SeqCst) > 0;
+                async move {
+                    if up {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "down")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/fix",
+            post(move || {
+                f2.fetch_add(1, Ordering::SeqCst);
+                async { "fixed" }
+            }),
+        );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server {
+        addr,
+        fixes,
+        _rt: rt,
+    }
+}
+
+const RUNBOOK: &str = r#"runbook: e2e
+title: End to end
+severity: P1
+params:
+  base_url: { type: url, default: "http://127.0.0.1:1" }
+  token_file: { type: path, default: /nonexistent, secret: true }
+checks:
+  - id: healthz
+    probe: http
+    with: { url: "{{ params.base_url }}/healthz" }
+    timeout: 2s
+    expect: "status == 200"
+  - id: token_present
+    probe: file
+    with: { path: "{{ params.token_file }}", secret: true }
+    expect: "exists"
+causes:
+  - id: down
+    title: Service down
+    when: checks.healthz.failed
+    remedy: [fix, tell]
+    verify: [healthz]
+actions:
+  - id: fix
+    http: { url: "{{ params.base_url }}/fix", method: POST }
+    limit: { max: 5, per: 1h }
+  - id: tell
+    notify: { channel: stdout, message: "fixed {{ params.base_url }} using {{ params.token_file }}" }
+escalation: { ladder: p3d }
+"#;
+
+struct Case {
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+impl Case {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let rb = dir.path().join("runbooks");
+        std::fs::create_dir(&rb).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
+            rb.join("policy.yaml"),
+        )
+        .unwrap();
+        std::fs::write(rb.join("e2e.yaml"), RUNBOOK).unwrap();
+        std::fs::write(dir.path().join("tok-SECRET-4242"), "hunter2-token-content").unwrap();
+        Case {
+            dir,
+            server: server(),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("audit.db")
+    }
+
+    fn run(&self, extra: &[&str]) -> (i32, String) {
+        let token = self.dir.path().join("tok-SECRET-4242");
+        let out = Command::new(get_cargo_bin("runbook"))
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .args(["--runbooks", "runbooks", "--db"])
+            .arg(self.db())
+            .args(["run", "e2e", "--set"])
+            .arg(format!("base_url=http://{}", self.server.addr))
+            .arg("--set")
+            .arg(format!("token_file={}", token.display()))
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+}
+
+#[test]
+fn without_yes_the_remedy_waits_for_approval() {
+    let case = Case::new();
+    let (code, out) = case.run(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("needs approval"), "{out}");
+    assert_eq!(
+        case.server.fixes.load(Ordering::SeqCst),
+        0,
+        "the remedy ran without --yes"
+    );
+}
+
+#[test]
+fn dry_run_executes_no_action_even_with_yes() {
+    let case = Case::new();
+    let (code, out) = case.run(&["--dry-run", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("dry run"), "{out}");
+    assert_eq!(
+        case.server.fixes.load(Ordering::SeqCst),
+        0,
+        "a dry run called /fix"
+    );
+}
+
+#[test]
+fn with_yes_the_cause_is_fixed_and_verified() {
+    let case = Case::new();
+    let (code, out) = case.run(&["--yes", "--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(case.server.fixes.load(Ordering::SeqCst), 1);
+    let doc: serde_json::Value = serde_json::from_str(&out[..=out.rfind('}').unwrap()]).unwrap();
+    assert_eq!(doc["outcome"], "remediated");
+    let steps = doc["steps"].as_array().unwrap();
+    let find = |kind: &str, id: &str| {
+        steps
+            .iter()
+            .find(|s| s["kind"] == kind && s["id"] == id)
+            .unwrap_or_else(|| panic!("no {kind} {id}: {out}"))
+    };
+    assert_eq!(find("check", "healthz")["status"], "failed");
+    assert_eq!(find("cause", "down")["status"], "matched");
+    assert_eq!(find("action", "fix")["status"], "ok");
+    assert_eq!(find("verify", "healthz")["status"], "ok");
+    assert_eq!(find("check", "token_present")["status"], "ok");
+}
+
+#[test]
+fn secrets_never_reach_output_or_the_audit_db() {
+    let case = Case::new();
+    let (_, human) = case.run(&["--yes"]);
+    let (_, json) = case.run(&["--format", "json"]);
+    for out in [&human, &json] {
+        assert!(
+            !out.contains("SECRET-4242"),
+            "secret param value in output:\n{out}"
+        );
+        assert!(
+            !out.contains("hunter2"),
+            "secret file content in output:\n{out}"
+        );
+        assert!(out.contains("***"), "{out}");
+    }
+    for ext in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{ext}", case.db().display()));
+        if let Ok(bytes) = std::fs::read(&path) {
+            let hay = String::from_utf8_lossy(&bytes);
+            assert!(!hay.contains("SECRET-4242"), "secret in {}", path.display());
+            assert!(
+                !hay.contains("hunter2"),
+                "secret file content in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unwritable_audit_trail_is_an_engine_fault_and_nothing_runs() {
+    let case = Case::new();
+    let out = Command::new(get_cargo_bin("runbook"))
+        .current_dir(case.dir.path())
+        .args([
+            "--runbooks",
+            "runbooks",
+            "--db",
+            "/proc/runbook-cannot-write/audit.db",
+            "run",
+            "e2e",
+            "--yes",
+            "--set",
+        ])
+        .arg(format!("base_url=http://{}", case.server.addr))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(case.server.fixes.load(Ordering::SeqCst), 0);
+}
