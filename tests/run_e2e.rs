@@ -245,3 +245,82 @@ fn an_unwritable_audit_trail_is_an_engine_fault_and_nothing_runs() {
     );
     assert_eq!(case.server.fixes.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn the_audit_trail_shows_every_step_and_verifies() {
+    let case = Case::new();
+    let (code, out) = case.run(&["--yes"]);
+    assert_eq!(code, 0, "{out}");
+    let cli = |args: &[&str]| {
+        let out = Command::new(get_cargo_bin("runbook"))
+            .arg("--db")
+            .arg(case.db())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, history) = cli(&["history", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let runs: serde_json::Value = serde_json::from_str(&history).unwrap();
+    let run_id = runs[0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{history}"))
+        .to_owned();
+    let (code, shown) = cli(&["show", &run_id, "--format", "json"]);
+    assert_eq!(code, Some(0), "{shown}");
+    let doc: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let steps: Vec<(String, String, String)> = doc["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{shown}"))
+        .iter()
+        .map(|s| {
+            let f = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+            (f("kind"), f("step_id"), f("status"))
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("check", "healthz", "failed"),
+        ("check", "token_present", "ok"),
+        ("cause", "down", "matched"),
+        ("action", "fix", "ok"),
+        ("action", "tell", "ok"),
+        ("verify", "healthz", "ok"),
+    ]
+    .iter()
+    .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+    .collect();
+    assert_eq!(steps, expected, "{shown}");
+    assert_eq!(doc["run"]["outcome"], "remediated", "{shown}");
+    let (code, verified) = cli(&["audit", "verify"]);
+    assert_eq!(code, Some(0), "{verified}");
+    assert!(verified.starts_with("ok:"), "{verified}");
+}
+
+#[test]
+fn a_second_concurrent_run_of_the_same_runbook_is_refused() {
+    let case = Case::new();
+    // Hold the lock as a live process would: the store takes it for this test's own pid.
+    let store = runbook::audit::AuditStore::open(&case.db()).unwrap();
+    use runbook::exec::Ledger;
+    let info = runbook::exec::RunInfo {
+        runbook: "e2e".into(),
+        runbook_sha256: String::new(),
+        trigger: "test".into(),
+        params: serde_json::Value::Null,
+        host: "test".into(),
+        user: "test".into(),
+        mode: "real".into(),
+    };
+    let holder = store.begin_run(&info).unwrap();
+    assert!(store.lock("e2e", &holder).unwrap());
+    let started = std::time::Instant::now();
+    let (code, out) = case.run(&["--yes"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("in progress"), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(case.server.fixes.load(Ordering::SeqCst), 0);
+}
