@@ -3,7 +3,7 @@
 //! are rendered with the parameters; whatever needs the host or an alert stays a template,
 //! marked "at run time". Building a plan touches no host.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -236,38 +236,20 @@ impl Plan {
         policy: Option<&Policy>,
         sets: &[String],
     ) -> Result<Plan, PlanError> {
-        let mut overrides: HashMap<String, Value> = HashMap::new();
-        for set in sets {
-            let (k, v) = set
-                .split_once('=')
-                .ok_or_else(|| PlanError::BadSet(set.clone()))?;
-            let Some(p) = rb.param(k) else {
-                let hint =
-                    crate::runbook::compile::suggest(k, rb.params.iter().map(|p| p.name.as_str()))
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                return Err(PlanError::UnknownParam {
-                    runbook: rb.name.clone(),
-                    name: k.to_owned(),
-                    hint,
-                });
-            };
-            let value = param::parse(p.ty, v).map_err(|message| PlanError::BadValue {
-                name: k.to_owned(),
-                message,
-            })?;
-            overrides.insert(k.to_owned(), value);
-        }
+        let mut values = resolve_params(rb, sets)?;
+        let set_names: HashSet<&str> = sets
+            .iter()
+            .filter_map(|s| s.split_once('=').map(|(k, _)| k))
+            .collect();
         let mut params = Vec::new();
         let mut ctx_params = Map::new();
         for p in &rb.params {
-            let (value, source) = match overrides.remove(&p.name) {
-                Some(v) => (Some(v), ParamSource::Set),
-                None => match (&p.default, &p.from) {
-                    (Some(d), _) => (Some(d.clone()), ParamSource::Default),
-                    (None, Some(_)) => (None, ParamSource::Alert),
-                    (None, None) => (None, ParamSource::Unset),
-                },
+            let value = values.remove(&p.name);
+            let source = match (&value, &p.from) {
+                _ if set_names.contains(p.name.as_str()) => ParamSource::Set,
+                (Some(_), _) => ParamSource::Default,
+                (None, Some(_)) => ParamSource::Alert,
+                (None, None) => ParamSource::Unset,
             };
             if let Some(v) = &value {
                 let shown = if p.secret {

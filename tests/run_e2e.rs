@@ -12,6 +12,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use insta_cmd::get_cargo_bin;
+use runbook::exec::Ledger;
 
 struct Server {
     addr: SocketAddr,
@@ -305,7 +306,6 @@ fn a_second_concurrent_run_of_the_same_runbook_is_refused() {
     let case = Case::new();
     // Hold the lock as a live process would: the store takes it for this test's own pid.
     let store = runbook::audit::AuditStore::open(&case.db()).unwrap();
-    use runbook::exec::Ledger;
     let info = runbook::exec::RunInfo {
         runbook: "e2e".into(),
         runbook_sha256: String::new(),
