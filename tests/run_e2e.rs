@@ -324,3 +324,110 @@ fn a_second_concurrent_run_of_the_same_runbook_is_refused() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert_eq!(case.server.fixes.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn templated_values_arrive_as_single_argv_elements_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = dir.path().join("runbooks");
+    std::fs::create_dir(&rb).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
+        rb.join("policy.yaml"),
+    )
+    .unwrap();
+    let script = dir.path().join("argv.py");
+    std::fs::write(
+        &script,
+        "import json, sys\nopen(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rb.join("argv.yaml"),
+        r#"runbook: argv
+title: Argv
+severity: P1
+params:
+  out: { type: path, default: /nonexistent }
+  script: { type: path, default: /nonexistent }
+  value: { type: string, default: "" }
+checks:
+  - id: always_fails
+    probe: file
+    with: { path: /nonexistent/runbook-test }
+    expect: "exists"
+causes:
+  - id: c
+    title: C
+    when: checks.always_fails.failed
+    remedy: [echo_argv]
+    verify: [always_fails]
+actions:
+  - id: echo_argv
+    run: [python3, "{{ params.script }}", "{{ params.out }}", "{{ params.value }}", "--", "{{ params.value }}x"]
+    limit: { max: 100, per: 1h }
+escalation: { ladder: p3d }
+"#,
+    )
+    .unwrap();
+    let touched = dir.path().join("pwned");
+    let hostile = [
+        format!("; touch {}", touched.display()),
+        format!("$(touch {})", touched.display()),
+        format!("`touch {}`", touched.display()),
+        "'\"quotes\"'".to_owned(),
+        "--help".to_owned(),
+        "-rf /".to_owned(),
+        "\u{202e}rtl text \u{5d0}\u{5d1}".to_owned(),
+        "*".to_owned(),
+        "a".repeat(64 * 1024),
+    ];
+    for (i, value) in hostile.iter().enumerate() {
+        let out_file = dir.path().join(format!("argv{i}.json"));
+        let out = Command::new(get_cargo_bin("runbook"))
+            .current_dir(dir.path())
+            .args(["--runbooks", "runbooks", "--db"])
+            .arg(dir.path().join("audit.db"))
+            .args(["run", "argv", "--yes", "--set"])
+            .arg(format!("script={}", script.display()))
+            .arg("--set")
+            .arg(format!("out={}", out_file.display()))
+            .arg("--set")
+            .arg(format!("value={value}"))
+            .output()
+            .unwrap();
+        let got: Vec<String> =
+            serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap_or_else(|_| {
+                panic!(
+                    "action did not run for {value:.40}: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
+            }))
+            .unwrap();
+        assert_eq!(
+            got,
+            vec![value.clone(), "--".to_owned(), format!("{value}x")]
+        );
+        assert!(
+            !touched.exists(),
+            "a value was interpreted by a shell: {value}"
+        );
+    }
+    // Newlines and NUL never reach a process.
+    let out = Command::new(get_cargo_bin("runbook"))
+        .current_dir(dir.path())
+        .args(["--runbooks", "runbooks", "--db"])
+        .arg(dir.path().join("audit.db"))
+        .args(["run", "argv", "--yes", "--set"])
+        .arg(format!("script={}", script.display()))
+        .arg("--set")
+        .arg(format!("out={}", dir.path().join("nl.json").display()))
+        .arg("--set")
+        .arg("value=two\nlines")
+        .output()
+        .unwrap();
+    assert!(
+        !dir.path().join("nl.json").exists(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
