@@ -137,6 +137,20 @@ async fn system_reports_this_machine() {
 }
 
 #[tokio::test]
+async fn system_without_cpu_answers_at_once() {
+    let started = std::time::Instant::now();
+    let m = observed(run(ProbeKind::System, json!({ "path": "/", "cpu": false })).await);
+    assert!(
+        started.elapsed() < sysinfo::MINIMUM_CPU_UPDATE_INTERVAL,
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(m["cpu_pct"].is_null());
+    assert_eq!(m["value"], m["disk_used_pct"]);
+    assert!(m["mem_total_mb"].as_f64().is_some_and(|v| v > 0.0));
+}
+
+#[tokio::test]
 async fn system_on_a_missing_path_is_an_error() {
     let e = error(
         run(

@@ -18,6 +18,11 @@ pub struct SystemParams {
     /// A path whose filesystem's usage is reported (default `/`).
     #[serde(default)]
     pub path: Option<String>,
+    /// Measure CPU usage (default true). Measuring takes two readings 200 ms apart; a check
+    /// that reads only memory, swap, load or disk sets `cpu: false` and answers at once
+    /// (`cpu_pct` is then null and `value` is `disk_used_pct`).
+    #[serde(default)]
+    pub cpu: Option<bool>,
 }
 
 /// Result fields of the `system` probe.
@@ -41,11 +46,15 @@ pub async fn probe(params: SystemParams, _cx: &ProbeContext<'_>) -> ProbeOutcome
     let Ok(mut sys) = System::new() else {
         return ProbeOutcome::Error("unavailable: cannot read system statistics".into());
     };
-    sys.refresh_cpu_usage();
-    tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
-    sys.refresh_cpu_usage();
+    let cpu_pct = if params.cpu.unwrap_or(true) {
+        sys.refresh_cpu_usage();
+        tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
+        sys.refresh_cpu_usage();
+        Some(round2(f64::from(sys.global_cpu_usage())))
+    } else {
+        None
+    };
     sys.refresh_memory();
-    let cpu_pct = round2(f64::from(sys.global_cpu_usage()));
     let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let total = sys.total_memory();
     let available = sys.available_memory();
@@ -65,7 +74,7 @@ pub async fn probe(params: SystemParams, _cx: &ProbeContext<'_>) -> ProbeOutcome
         Err(e) => return ProbeOutcome::Error(format!("cannot stat filesystem of `{path}`: {e}")),
     };
     ProbeOutcome::observed([
-        ("value", json!(cpu_pct)),
+        ("value", json!(cpu_pct.unwrap_or(round2(disk_used_pct)))),
         ("cpu_pct", json!(cpu_pct)),
         ("mem_total_mb", json!(round2(mb(total)))),
         ("mem_available_mb", json!(round2(mb(available)))),
