@@ -416,14 +416,13 @@ fn plan_action(
                 shell_quote(script)
             )
         }
-        ActionForm::Http {
-            url, method, body, ..
-        } => {
-            let body = body
+        ActionForm::Http(req) => {
+            let body = req
+                .body
                 .as_deref()
                 .map(|b| format!(" body={}", r(b)))
                 .unwrap_or_default();
-            format!("{} {}{body}", format!("{method:?}").to_uppercase(), r(url))
+            format!("{} {}{body}", req.method.as_reqwest(), r(&req.url))
         }
         ActionForm::Systemd { unit, op } => format!("systemctl {} {}", op.verb(), r(unit)),
         ActionForm::SetEnv { file, key, value } => {

@@ -52,8 +52,8 @@ impl RawHttpAction {
     }
 }
 
-/// A rendered request, ready to send.
-#[derive(Debug, Clone)]
+/// An HTTP request action; its strings are templates until the executor renders them.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct HttpRequest {
     /// URL.
     pub url: String,
@@ -98,7 +98,7 @@ async fn send(req: &HttpRequest, cx: &ActionContext<'_>) -> ActionOutcome {
     let mut builder = cx
         .host
         .http(req.insecure)
-        .request(to_reqwest(req.method), &req.url)
+        .request(req.method.as_reqwest(), &req.url)
         .timeout(cx.timeout);
     for (name, value) in &req.headers {
         builder = builder.header(name, value);
@@ -169,18 +169,6 @@ async fn send(req: &HttpRequest, cx: &ActionContext<'_>) -> ActionOutcome {
         ok,
         summary: format!("{label} answered {status}{verdict}"),
         detail,
-    }
-}
-
-fn to_reqwest(method: HttpMethod) -> reqwest::Method {
-    match method {
-        HttpMethod::Get => reqwest::Method::GET,
-        HttpMethod::Head => reqwest::Method::HEAD,
-        HttpMethod::Post => reqwest::Method::POST,
-        HttpMethod::Put => reqwest::Method::PUT,
-        HttpMethod::Patch => reqwest::Method::PATCH,
-        HttpMethod::Delete => reqwest::Method::DELETE,
-        HttpMethod::Options => reqwest::Method::OPTIONS,
     }
 }
 

@@ -205,6 +205,8 @@ pub struct Executor<'a> {
     redacted_params: Value,
     secrets: Vec<String>,
     run_id: String,
+    /// Read once: every step's context carries it.
+    hostname: String,
     checks: Map<String, Value>,
     causes: Map<String, Value>,
     symptoms: Map<String, Value>,
@@ -258,6 +260,7 @@ impl<'a> Executor<'a> {
             redacted_params: Value::Object(redacted),
             secrets,
             run_id: String::new(),
+            hostname: host.hostname(),
             checks,
             causes,
             symptoms,
@@ -287,7 +290,7 @@ impl<'a> Executor<'a> {
             "causes": self.causes,
             "symptoms": self.symptoms,
             "alert": alert,
-            "host": self.host.hostname(),
+            "host": self.hostname,
             "now": now_rfc3339(),
         })
     }
@@ -316,7 +319,7 @@ impl<'a> Executor<'a> {
             runbook_sha256: sha256_hex(self.rb.file.text.as_bytes()),
             trigger: self.opts.trigger.clone(),
             params: self.redacted_params.clone(),
-            host: self.host.hostname(),
+            host: self.hostname.clone(),
             user: std::env::var("USER")
                 .or_else(|_| std::env::var("LOGNAME"))
                 .unwrap_or_else(|_| "unknown".into()),
@@ -832,26 +835,17 @@ fn render_form(form: &ActionForm, ctx: &Value) -> Result<ActionForm, String> {
     Ok(match form {
         ActionForm::Run(argv) => ActionForm::Run(argv.iter().map(r).collect::<Result<_, _>>()?),
         ActionForm::Shell(script) => ActionForm::Shell(script.clone()),
-        ActionForm::Http {
-            url,
-            method,
-            headers,
-            body,
-            token_file,
-            insecure,
-            expect_status,
-        } => ActionForm::Http {
-            url: r(url)?,
-            method: *method,
-            headers: headers
+        ActionForm::Http(req) => ActionForm::Http(actions::http::HttpRequest {
+            url: r(&req.url)?,
+            headers: req
+                .headers
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), r(v)?)))
                 .collect::<Result<_, String>>()?,
-            body: ro(body)?,
-            token_file: ro(token_file)?,
-            insecure: *insecure,
-            expect_status: expect_status.clone(),
-        },
+            body: ro(&req.body)?,
+            token_file: ro(&req.token_file)?,
+            ..req.clone()
+        }),
         ActionForm::Systemd { unit, op } => ActionForm::Systemd {
             unit: r(unit)?,
             op: *op,
@@ -885,26 +879,7 @@ async fn execute_form(
     match form {
         ActionForm::Run(argv) => actions::run::execute(argv, cx).await,
         ActionForm::Shell(script) => actions::shell::execute(script, cx).await,
-        ActionForm::Http {
-            url,
-            method,
-            headers,
-            body,
-            token_file,
-            insecure,
-            expect_status,
-        } => {
-            let req = actions::http::HttpRequest {
-                url: url.clone(),
-                method: *method,
-                headers: headers.clone(),
-                body: body.clone(),
-                token_file: token_file.clone(),
-                insecure: *insecure,
-                expect_status: expect_status.clone(),
-            };
-            actions::http::execute(&req, cx).await
-        }
+        ActionForm::Http(req) => actions::http::execute(req, cx).await,
         ActionForm::Systemd { unit, op } => actions::systemd::execute(unit, *op, cx).await,
         ActionForm::SetEnv { file, key, value } => {
             actions::set_env::execute(file, key, value, cx).await

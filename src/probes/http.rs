@@ -50,7 +50,7 @@ pub struct HttpParams {
 }
 
 /// HTTP methods a probe may use.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     /// GET
@@ -231,7 +231,9 @@ fn response_fields(
 }
 
 impl HttpMethod {
-    fn as_reqwest(self) -> reqwest::Method {
+    /// The reqwest method.
+    #[must_use]
+    pub fn as_reqwest(self) -> reqwest::Method {
         match self {
             HttpMethod::Get => reqwest::Method::GET,
             HttpMethod::Head => reqwest::Method::HEAD,

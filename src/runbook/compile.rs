@@ -907,7 +907,7 @@ impl<'a> Compiler<'a> {
             ActionForm::Shell(s.value.clone())
         } else if let Some(h) = &a.http {
             let h = &h.value;
-            ActionForm::Http {
+            ActionForm::Http(crate::actions::http::HttpRequest {
                 url: h.url.value.clone(),
                 method: h.method.unwrap_or(crate::probes::http::HttpMethod::Post),
                 headers: h
@@ -919,7 +919,7 @@ impl<'a> Compiler<'a> {
                 token_file: h.token_file.as_ref().map(|b| b.value.clone()),
                 insecure: h.insecure,
                 expect_status: h.expect_status.clone(),
-            }
+            })
         } else if let Some(s) = &a.systemd {
             ActionForm::Systemd {
                 unit: s.value.unit.value.clone(),

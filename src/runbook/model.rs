@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::actions::{ActionKind, SystemdOp};
 use crate::probes::ProbeKind;
-use crate::probes::http::HttpMethod;
 use crate::runbook::diagnostic::SourceFile;
 
 /// A compiled runbook.
@@ -265,23 +264,7 @@ pub enum ActionForm {
     /// script.
     Shell(String),
     /// HTTP request.
-    Http {
-        /// URL.
-        url: String,
-        /// Method.
-        #[serde(serialize_with = "ser_method")]
-        method: HttpMethod,
-        /// Headers.
-        headers: IndexMap<String, String>,
-        /// Body.
-        body: Option<String>,
-        /// Bearer token file.
-        token_file: Option<String>,
-        /// Skip TLS verification.
-        insecure: bool,
-        /// Accepted status codes.
-        expect_status: Vec<u16>,
-    },
+    Http(crate::actions::http::HttpRequest),
     /// systemctl.
     Systemd {
         /// Unit.
@@ -406,12 +389,4 @@ fn ser_probe<S: serde::Serializer>(p: &ProbeKind, s: S) -> Result<S::Ok, S::Erro
 )]
 fn ser_op<S: serde::Serializer>(p: &SystemdOp, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.verb())
-}
-
-#[expect(
-    clippy::trivially_copy_pass_by_ref,
-    reason = "serde's serialize_with signature"
-)]
-fn ser_method<S: serde::Serializer>(m: &HttpMethod, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{m:?}").to_uppercase())
 }
