@@ -5,8 +5,9 @@
 //! What lives where:
 //! - `store`: [`AuditStore`], the connection, the [`crate::exec::Ledger`] implementation and
 //!   the read side (`history`, `show`, `export`). Every write is one `IMMEDIATE` transaction
-//!   on a WAL database with `synchronous=FULL`, so an intent row is on disk before the action
-//!   it announces starts.
+//!   on a WAL database with `synchronous=NORMAL`; an intent row and the end of a run commit
+//!   with `synchronous=FULL`, so an intent row (and every row before it) is on disk before
+//!   the action it announces starts.
 //! - `migrations`: the schema, as ordered migrations counted by `PRAGMA user_version`.
 //! - `chain`: the hash chain over `runs` and `steps` and its verification.
 //! - `redact`: [`redact()`], applied to everything before it is written (the executor redacts

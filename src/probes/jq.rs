@@ -27,20 +27,47 @@ pub fn check(path: &str) -> Result<(), String> {
 /// # Errors
 /// A syntax error in `path`, or a runtime error (`.a` on a number, ...).
 pub fn eval(path: &str, input: &Value) -> Result<Value, String> {
-    let arena = Arena::default();
-    let filter = compile(path, &arena)?;
-    let input = to_val(input)?;
-    let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
-    let mut results = Vec::new();
-    for out in filter.id.run((ctx, input)).map(unwrap_valr) {
-        let v = out.map_err(|e| format!("jq `{path}`: {e}"))?;
-        results.push(from_val(&v));
+    Program::new(path)?.eval(input)
+}
+
+/// A jq path compiled once, for evaluating over many values (every line of a file).
+pub struct Program {
+    path: String,
+    filter: Filter,
+}
+
+impl Program {
+    /// Compile `path`.
+    ///
+    /// # Errors
+    /// A message naming the first problem and its byte offset in `path`.
+    pub fn new(path: &str) -> Result<Program, String> {
+        let arena = Arena::default();
+        let filter = compile(path, &arena)?;
+        Ok(Program {
+            path: path.to_owned(),
+            filter,
+        })
     }
-    Ok(match results.len() {
-        0 => Value::Null,
-        1 => results.pop().unwrap_or(Value::Null),
-        _ => Value::Array(results),
-    })
+
+    /// Evaluate over `input`, like [`eval`].
+    ///
+    /// # Errors
+    /// A runtime error (`.a` on a number, ...).
+    pub fn eval(&self, input: &Value) -> Result<Value, String> {
+        let input = to_val(input)?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        let mut results = Vec::new();
+        for out in self.filter.id.run((ctx, input)).map(unwrap_valr) {
+            let v = out.map_err(|e| format!("jq `{}`: {e}", self.path))?;
+            results.push(from_val(&v));
+        }
+        Ok(match results.len() {
+            0 => Value::Null,
+            1 => results.pop().unwrap_or(Value::Null),
+            _ => Value::Array(results),
+        })
+    }
 }
 
 fn compile<'a>(path: &'a str, arena: &'a Arena) -> Result<Filter, String> {

@@ -6,8 +6,11 @@
 //! `percentiles` (a jq path) computes p50/p90/p95/p99 of a numeric field (e.g. `.decision_ms`);
 //! `last` keeps the last N lines.
 //!
-//! `value` is `malformed + oversized`. A line with invalid UTF-8 counts in `invalid_utf8` and
-//! in `malformed`; an empty line counts in `lines` only; a trailing `\r` is tolerated.
+//! `value` is `malformed + oversized`. A line is malformed unless it is exactly one JSON text
+//! by the grammar of RFC 8259 (see `json_strict`: any depth, any number size, duplicate keys
+//! allowed; a byte order mark is malformed). A line with invalid UTF-8 counts in
+//! `invalid_utf8` and in `malformed`; an empty (or blank) line counts in `lines` and `empty`;
+//! a trailing `\r` is tolerated.
 //! `first_malformed` names up to 10 `{file, line, error}` (line numbers count from 1 in each
 //! file, files in sorted glob order). `top` is a list of `{value, count}`, most frequent first; `percentiles` is
 //! `{count, p50, p90, p95, p99}` (nearest rank). `since` skips lines whose `timestamp`, `ts` or
@@ -17,7 +20,7 @@
 //! This version rescans whole files: `incremental` is accepted but `rotations` is not reported
 //! yet, and `file_positions` is each file's end offset.
 //!
-//! Result: `lines`, `malformed`, `oversized`, `invalid_utf8`, `rotations`, `file_positions`,
+//! Result: `lines`, `empty`, `malformed`, `oversized`, `invalid_utf8`, `rotations`, `file_positions`,
 //! `files`, `top`, `percentiles`, `last`, `first_malformed`.
 
 use std::collections::{HashMap, VecDeque};
@@ -29,6 +32,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::probes::json_strict::Validator;
 use crate::probes::{ProbeContext, ProbeOutcome, jq};
 use crate::runbook::value::{DurationParam, Tpl};
 
@@ -61,6 +65,7 @@ pub struct JsonlParams {
 /// Result fields of the `jsonl` probe.
 pub const FIELDS: &[&str] = &[
     "lines",
+    "empty",
     "malformed",
     "oversized",
     "invalid_utf8",
@@ -99,11 +104,13 @@ pub async fn probe(params: JsonlParams, _cx: &ProbeContext<'_>) -> ProbeOutcome 
 struct Scan {
     max_line_bytes: usize,
     keep_last: usize,
-    top_path: Option<String>,
-    pct_path: Option<String>,
+    top_path: Option<jq::Program>,
+    pct_path: Option<jq::Program>,
+    validator: Validator,
     /// Lines with an older timestamp are skipped (`since`).
     cutoff: Option<chrono::DateTime<chrono::Utc>>,
     lines: u64,
+    empty: u64,
     malformed: u64,
     oversized: u64,
     invalid_utf8: u64,
@@ -141,8 +148,18 @@ impl Scan {
         Ok(Scan {
             max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
             keep_last,
-            top_path: p.top.clone(),
-            pct_path: p.percentiles.clone(),
+            top_path: p
+                .top
+                .as_deref()
+                .map(jq::Program::new)
+                .transpose()
+                .map_err(|e| format!("`top`: {e}"))?,
+            pct_path: p
+                .percentiles
+                .as_deref()
+                .map(jq::Program::new)
+                .transpose()
+                .map_err(|e| format!("`percentiles`: {e}"))?,
             cutoff,
             ..Scan::default()
         })
@@ -167,6 +184,7 @@ impl Scan {
         m.insert("value".into(), json!(self.malformed + self.oversized));
         m.insert("files".into(), json!(paths.len()));
         m.insert("lines".into(), json!(self.lines));
+        m.insert("empty".into(), json!(self.empty));
         m.insert("malformed".into(), json!(self.malformed));
         m.insert("oversized".into(), json!(self.oversized));
         m.insert("invalid_utf8".into(), json!(self.invalid_utf8));
@@ -191,9 +209,11 @@ impl Scan {
         Ok(m)
     }
 
-    /// Stream one file; an oversized line is skipped to its `\n`, never held whole.
-    /// Returns the bytes read (the end position).
+    /// Stream one file; an oversized line is skipped to its `\n`, never held whole. A line
+    /// that lies within one buffer is checked in place; only a line split across two reads is
+    /// copied. Returns the bytes read (the end position).
     fn read(&mut self, mut reader: impl BufRead, file: &str) -> std::io::Result<u64> {
+        let max = self.max_line_bytes;
         let mut line: Vec<u8> = Vec::new();
         let mut over = false;
         let mut pos = 0u64;
@@ -206,26 +226,34 @@ impl Scan {
                 }
                 return Ok(pos);
             }
-            let (piece, ends, used) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (&chunk[..i], true, i + 1),
-                None => (chunk, false, chunk.len()),
-            };
+            let mut start = 0;
+            while let Some(i) = memchr::memchr(b'\n', &chunk[start..]) {
+                let piece = &chunk[start..start + i];
+                number += 1;
+                if over || line.len() + piece.len() > max {
+                    self.line(&[], true, file, number);
+                } else if line.is_empty() {
+                    self.line(piece, false, file, number);
+                } else {
+                    line.extend_from_slice(piece);
+                    self.line(&line, false, file, number);
+                }
+                line.clear();
+                over = false;
+                start += i + 1;
+            }
+            let rest = &chunk[start..];
             if !over {
-                if line.len() + piece.len() > self.max_line_bytes {
+                if line.len() + rest.len() > max {
                     over = true;
                     line = Vec::new();
                 } else {
-                    line.extend_from_slice(piece);
+                    line.extend_from_slice(rest);
                 }
             }
+            let used = chunk.len();
             reader.consume(used);
             pos += used as u64;
-            if ends {
-                number += 1;
-                self.line(&line, over, file, number);
-                line.clear();
-                over = false;
-            }
         }
     }
 
@@ -254,16 +282,26 @@ impl Scan {
                 return;
             }
         };
-        if text.trim().is_empty() {
+        if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+            self.empty += 1;
             return;
         }
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                self.malformed(file, number, &e.to_string());
-                self.remember_last(json!(text));
-                return;
-            }
+        if let Err(e) = self.validator.validate(raw) {
+            self.malformed(file, number, &e.to_string());
+            self.remember_last(json!(text));
+            return;
+        }
+        let wants_value = self.keep_last > 0
+            || self.cutoff.is_some()
+            || (self.jq_error.is_none() && (self.top_path.is_some() || self.pct_path.is_some()));
+        if !wants_value {
+            return;
+        }
+        // Valid JSON that serde_json will not build (deeper than 128, a number beyond f64, a
+        // lone surrogate) still counts as valid; it only has no value to look into.
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            self.remember_last(json!(text));
+            return;
         };
         if let Some(cutoff) = self.cutoff
             && timestamp(&value).is_some_and(|t| t < cutoff)
@@ -272,7 +310,7 @@ impl Scan {
         }
         if self.jq_error.is_none() {
             if let Some(path) = &self.top_path {
-                match jq::eval(path, &value) {
+                match path.eval(&value) {
                     Ok(Value::Null) => {}
                     Ok(Value::String(s)) => *self.top.entry(s).or_default() += 1,
                     Ok(v) => *self.top.entry(v.to_string()).or_default() += 1,
@@ -280,7 +318,7 @@ impl Scan {
                 }
             }
             if let Some(path) = &self.pct_path {
-                match jq::eval(path, &value) {
+                match path.eval(&value) {
                     Ok(v) => {
                         if let Some(x) = v.as_f64() {
                             self.numbers.push(x);

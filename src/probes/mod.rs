@@ -12,6 +12,7 @@ pub mod file;
 pub mod http;
 pub mod journal;
 pub mod jq;
+pub mod json_strict;
 pub mod jsonl;
 pub mod manual;
 mod probe_kind;
