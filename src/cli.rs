@@ -119,11 +119,13 @@ pub enum Command {
     },
     /// Run one probe ad hoc and print its result as JSON.
     #[command(
-        after_help = "Examples:\n  runbook probe http --with url=http://127.0.0.1:8001/healthz\n  runbook probe system --with path=/opt/aurora\n  runbook probe --doc jsonl            # the probe's documentation"
+        disable_help_flag = true,
+        after_help = "Examples:\n  runbook probe http --with url=http://127.0.0.1:8001/healthz\n  runbook probe system --with path=/opt/aurora\n  runbook probe --help jsonl           # the probe's documentation"
     )]
     Probe {
         /// Probe kind (http, file, system, ...).
-        kind: String,
+        #[arg(required_unless_present = "help")]
+        kind: Option<String>,
         /// A parameter: `--with key=value` (repeatable; values are YAML scalars or flow collections).
         #[arg(long = "with", value_name = "K=V")]
         with: Vec<String>,
@@ -133,6 +135,9 @@ pub enum Command {
         /// Timeout.
         #[arg(long, default_value = "10s")]
         timeout: String,
+        /// Print help; with a probe kind (`--help KIND`), the probe's documentation.
+        #[arg(short = 'h', long)]
+        help: bool,
     },
     /// Past runs, newest first.
     #[command(after_help = "Example:\n  runbook history --runbook service-down --limit 20")]
@@ -158,6 +163,21 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         op: AuditOp,
+    },
+    /// Perform what is due, for cron: undo temporary changes (`revert_after`) that are due.
+    #[command(
+        after_help = "Examples:\n  runbook tick --dry-run        # what is due, without running anything\n  runbook tick --yes            # run due rollbacks without asking\n  runbook tick --format json\n  # crontab: * * * * * runbook --runbooks /etc/runbooks tick --yes\n\nExit status: 0 nothing due or all done, 1 a revert failed or waits for approval, 2 invalid input, 3 engine fault."
+    )]
+    Tick {
+        /// Say what is due and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run mutating rollback actions without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Pretend it is this time (RFC 3339), to perform what is due by then.
+        #[arg(long, value_name = "RFC3339", hide = true)]
+        now: Option<String>,
     },
     /// Print the JSON Schema of the runbook format (for editors' YAML language servers).
     #[command(

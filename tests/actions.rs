@@ -73,6 +73,7 @@ async fn server() -> (String, Log) {
 
 fn cx<'a>(host: &'a dyn Host, env: &'a IndexMap<String, String>) -> ActionContext<'a> {
     ActionContext {
+        runbook: "test-runbook",
         host,
         timeout: TIMEOUT,
         env,
@@ -427,6 +428,7 @@ async fn notify_payloads_reach_webhook_and_slack() {
     assert_eq!(seen.len(), 2);
     let webhook: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(webhook["message"], "SSE auth failing");
+    assert_eq!(webhook["runbook"], "test-runbook");
     let slack: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
     assert_eq!(slack, serde_json::json!({ "text": "SSE auth failing" }));
     assert!(

@@ -1,6 +1,9 @@
 //! `notify`: send a message to a channel of `policy.yaml` (stdout, JSON webhook, Slack-
 //! compatible webhook). The only action that does not mutate the host; it runs without
 //! `--yes`.
+//!
+//! A JSON webhook receives `{"runbook": NAME, "message": TEXT, "host": HOSTNAME}`; a Slack
+//! webhook `{"text": TEXT}`.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -50,7 +53,7 @@ pub async fn execute(
         NotifyTarget::Webhook(url) => (
             "webhook",
             url,
-            json!({ "message": message, "host": cx.host.hostname() }),
+            json!({ "runbook": cx.runbook, "message": message, "host": cx.host.hostname() }),
         ),
         NotifyTarget::Slack(url) => ("slack", url, json!({ "text": message })),
     };

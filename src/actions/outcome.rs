@@ -9,6 +9,8 @@ use crate::host::Host;
 
 /// What an action may use.
 pub struct ActionContext<'a> {
+    /// The runbook the action belongs to (named in notifications).
+    pub runbook: &'a str,
     /// The door to the machine; every mutation goes through it.
     pub host: &'a dyn Host,
     /// The action's timeout.
@@ -47,7 +49,7 @@ impl ActionOutcome {
 pub enum NotifyTarget {
     /// Shown to the operator through the reporters.
     Stdout,
-    /// POST `{"runbook", "message", ...}` as JSON.
+    /// POST `{"runbook", "message", "host"}` as JSON.
     Webhook(String),
     /// POST a Slack-compatible `{"text": ...}`.
     Slack(String),

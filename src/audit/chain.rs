@@ -1,4 +1,5 @@
-//! The hash chain over `runs` and `steps` (scheme in the module doc of [`crate::audit`]).
+//! The hash chain over `runs`, `steps` and `pending_reverts` (scheme in the module doc of
+//! [`crate::audit`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,12 +14,12 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The chained tables and their id column.
-pub const CHAINED: &[&str] = &["runs", "steps"];
+pub const CHAINED: &[&str] = &["runs", "steps", "pending_reverts"];
 
 /// The first altered row `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Altered {
-    /// `runs`, `steps`, or `audit_chain`.
+    /// `runs`, `steps`, `pending_reverts`, or `audit_chain`.
     pub table: String,
     /// The row id (a chain entry's `seq` for `audit_chain`).
     pub id: String,
@@ -29,7 +30,7 @@ pub struct Altered {
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
-    /// Rows of `runs` and `steps` checked.
+    /// Rows of the chained tables checked.
     pub rows: u64,
     /// Chain entries walked.
     pub entries: u64,

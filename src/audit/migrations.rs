@@ -108,6 +108,28 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     ) STRICT;
     ",
+    // 2: temporary changes (`revert_after`) waiting to be undone by `tick` or `serve`.
+    r"
+    CREATE TABLE pending_reverts (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id            TEXT NOT NULL REFERENCES runs (id),  -- the run that made the change
+        runbook           TEXT NOT NULL,
+        runbook_file      TEXT NOT NULL,
+        runbook_sha256    TEXT NOT NULL,
+        action_id         TEXT NOT NULL,       -- the action that made the change
+        rollback          TEXT NOT NULL,       -- JSON array of the action ids that undo it
+        params            TEXT NOT NULL,       -- JSON, secrets redacted (re-resolved when due)
+        due_at            TEXT NOT NULL,       -- RFC 3339 UTC with milliseconds: text order is time order
+        state             TEXT NOT NULL,       -- pending | running | done | failed | cancelled
+        created_at        TEXT NOT NULL,
+        claimed_pid       INTEGER,             -- the tick performing it (state running)
+        claimed_pid_start INTEGER,
+        revert_run_id     TEXT,                -- the run that performed it
+        done_at           TEXT,
+        result            TEXT                 -- JSON
+    ) STRICT;
+    CREATE INDEX pending_reverts_due ON pending_reverts (state, due_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -10,6 +10,7 @@ mod probe;
 mod run;
 mod schema;
 mod show;
+mod tick;
 mod validate;
 
 pub use common::Ctx;
@@ -37,7 +38,9 @@ pub fn run(cli: Cli) -> u8 {
             with,
             doc,
             timeout,
-        } => probe::run(&ctx, &kind, &with, doc, &timeout),
+            help,
+        } => probe::run(&ctx, kind.as_deref(), &with, doc || help, &timeout),
+        Command::Tick { dry_run, yes, now } => tick::run(&ctx, dry_run, yes, now.as_deref()),
         Command::History { runbook, limit } => history::run(&ctx, runbook.as_deref(), limit),
         Command::Show { run } => show::run(&ctx, &run),
         Command::Audit {

@@ -1,7 +1,9 @@
-//! `runbook probe KIND --with k=v ...`: one probe, ad hoc, result as JSON.
+//! `runbook probe KIND --with k=v ...`: one probe, ad hoc, result as JSON;
+//! `runbook probe --help KIND` (or `KIND --doc`): the probe's documentation.
 
 use std::io::{IsTerminal, Write};
 
+use clap::CommandFactory;
 use serde_json::{Map, Value, json};
 
 use crate::commands::Ctx;
@@ -10,8 +12,17 @@ use crate::host::RealHost;
 use crate::probes::{ProbeContext, ProbeKind, ProbeOutcome};
 use crate::runbook::value::parse_duration;
 
-/// Run the verb.
-pub fn run(_ctx: &Ctx, kind: &str, with: &[String], doc: bool, timeout: &str) -> u8 {
+/// Run the verb. `doc` prints the probe's documentation; with no `kind`, the verb's help.
+pub fn run(_ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &str) -> u8 {
+    let Some(kind) = kind else {
+        // `--help` alone (clap requires the kind otherwise): the verb's own help.
+        let mut cmd = crate::cli::Cli::command();
+        if let Some(probe) = cmd.find_subcommand_mut("probe") {
+            let mut probe = probe.clone().bin_name("runbook probe");
+            let _ = probe.print_help();
+        }
+        return exit::OK;
+    };
     let Some(probe) = ProbeKind::from_name(kind) else {
         let names: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.name()).collect();
         let hint = crate::runbook::compile::suggest(kind, names.iter().copied()).map_or_else(

@@ -122,6 +122,86 @@ pub struct RunInfo {
     pub mode: String,
 }
 
+/// Where a [`RevertRow`] stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevertState {
+    /// Waiting for its due time (or for approval at a later `tick`).
+    Pending,
+    /// Claimed by a `tick` that is performing it now.
+    Running,
+    /// The rollback ran and succeeded.
+    Done,
+    /// The rollback failed, or could not be run (runbook or action gone, tick interrupted).
+    Failed,
+    /// Not needed any more: the run that made the change already rolled it back.
+    Cancelled,
+}
+
+impl RevertState {
+    /// The lowercase name stored in the ledger.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            RevertState::Pending => "pending",
+            RevertState::Running => "running",
+            RevertState::Done => "done",
+            RevertState::Failed => "failed",
+            RevertState::Cancelled => "cancelled",
+        }
+    }
+
+    /// The state named `name`, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            RevertState::Pending,
+            RevertState::Running,
+            RevertState::Done,
+            RevertState::Failed,
+            RevertState::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
+/// A temporary change (`revert_after`) to undo later, as the executor records it right after
+/// the change succeeded.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewRevert {
+    /// The run that made the change.
+    pub run_id: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// The runbook file as it was loaded (for people; `tick` finds the runbook by name).
+    pub runbook_file: String,
+    /// SHA-256 of the runbook file at the time of the change.
+    pub runbook_sha256: String,
+    /// The action that made the change.
+    pub action_id: String,
+    /// The actions that undo it, in order.
+    pub rollback: Vec<String>,
+    /// The run's parameters with secret values redacted: `tick` takes secret parameters from
+    /// their definitions again, so a secret never rests in the ledger.
+    pub params: Value,
+    /// When it is due, RFC 3339 UTC with milliseconds (so that text order is time order).
+    pub due_at: String,
+}
+
+/// A recorded revert, as `tick` reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevertRow {
+    /// Row id.
+    pub id: i64,
+    /// What was recorded.
+    pub revert: NewRevert,
+    /// Where it stands.
+    pub state: RevertState,
+    /// When it was recorded, RFC 3339.
+    pub created_at: String,
+}
+
 /// What reporters receive, in order.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -223,4 +303,38 @@ pub trait Ledger: Send + Sync {
     /// # Errors
     /// When the row cannot be written.
     fn finish_run(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), LedgerError>;
+
+    /// Record a pending revert of a temporary change; returns its id.
+    ///
+    /// # Errors
+    /// When the row cannot be written.
+    fn add_revert(&self, revert: &NewRevert) -> Result<i64, LedgerError>;
+
+    /// Pending reverts due at `now` (RFC 3339 UTC, milliseconds), oldest due first. Reverts
+    /// left `running` by a `tick` whose process is gone are marked `failed` first.
+    ///
+    /// # Errors
+    /// When the table cannot be read or written.
+    fn due_reverts(&self, now: &str) -> Result<Vec<RevertRow>, LedgerError>;
+
+    /// Claim a due pending revert for this process (`pending` → `running`), atomically: of
+    /// two processes claiming the same row, exactly one gets `Ok(true)`.
+    ///
+    /// # Errors
+    /// When the table cannot be written.
+    fn claim_revert(&self, id: i64, now: &str) -> Result<bool, LedgerError>;
+
+    /// Settle a revert: `Pending` hands a claimed one back (not run: approval, lock, rate
+    /// limit), `Done`, `Failed` and `Cancelled` end it. `run_id` is the run that performed
+    /// it, `result` what happened.
+    ///
+    /// # Errors
+    /// When the row cannot be written.
+    fn settle_revert(
+        &self,
+        id: i64,
+        state: RevertState,
+        run_id: Option<&str>,
+        result: &Value,
+    ) -> Result<(), LedgerError>;
 }

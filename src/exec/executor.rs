@@ -7,7 +7,12 @@
 //! 3. remedies of matched causes, in cause order, each mutating action gated (dry run,
 //!    `--yes` / approval, rate limit) and preceded by a committed intent row; then the cause's
 //!    verification with retry; a failed verification runs the actions' rollbacks;
+//!    a temporary change (`revert_after`) is recorded as a pending revert as soon as it
+//!    succeeded, and cancelled again when the same run rolls it back;
 //! 4. escalation for what remains; the outcome and its exit code.
+//!
+//! [`Executor::revert`] is the other kind of run: a due pending revert's rollback actions
+//! (`runbook tick`), through the same gates.
 //!
 //! Every step is reported as a [`RunEvent`] and written to the [`Ledger`].
 
@@ -19,7 +24,8 @@ use serde_json::{Map, Value, json};
 
 use crate::actions::{self, ActionContext, ActionOutcome, NotifyTarget};
 use crate::exec::events::{
-    Ledger, LedgerError, Outcome, Reporter, RunEvent, RunInfo, StepKind, StepRecord, StepStatus,
+    Ledger, LedgerError, NewRevert, Outcome, Reporter, RevertState, RunEvent, RunInfo, StepKind,
+    StepRecord, StepStatus,
 };
 use crate::host::{Host, HostMode};
 use crate::probes::{ProbeContext, ProbeOutcome};
@@ -82,6 +88,24 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// Exit code.
     pub exit_code: u8,
+}
+
+/// What a revert run ended with.
+#[derive(Debug, Clone)]
+pub struct RevertResult {
+    /// The run.
+    pub run: RunResult,
+    /// Each rollback action attempted, in order, with its status; the run stops at the first
+    /// that did not succeed.
+    pub actions: Vec<(String, StepStatus)>,
+}
+
+/// What a run does once it holds the lock.
+enum Body<'b> {
+    /// Checks, causes, remedies, verification, escalation.
+    Diagnose,
+    /// Only these actions, as rollbacks.
+    Revert(&'b [String]),
 }
 
 /// Why a run could not be carried out.
@@ -210,6 +234,8 @@ pub struct Executor<'a> {
     checks: Map<String, Value>,
     causes: Map<String, Value>,
     symptoms: Map<String, Value>,
+    /// Statuses of the actions of a revert run.
+    reverted: Vec<(String, StepStatus)>,
 }
 
 impl<'a> Executor<'a> {
@@ -264,6 +290,7 @@ impl<'a> Executor<'a> {
             checks,
             causes,
             symptoms,
+            reverted: Vec::new(),
         }
     }
 
@@ -313,6 +340,26 @@ impl<'a> Executor<'a> {
     /// # Errors
     /// The ledger failed, or another run holds the runbook's lock.
     pub async fn run(&mut self) -> Result<RunResult, ExecError> {
+        self.drive(Body::Diagnose).await
+    }
+
+    /// Run `actions` (the rollback of a due temporary change) as a run of its own: no checks,
+    /// each action through every gate of a remedy (dry run, `--yes` / approval, limit, intent
+    /// row), in order, stopping at the first that does not succeed. The outcome is
+    /// `remediated` when every one succeeded, else `problem_remains`.
+    ///
+    /// # Errors
+    /// The ledger failed, or another run holds the runbook's lock.
+    pub async fn revert(&mut self, actions: &[String]) -> Result<RevertResult, ExecError> {
+        self.reverted.clear();
+        let run = self.drive(Body::Revert(actions)).await?;
+        Ok(RevertResult {
+            run,
+            actions: std::mem::take(&mut self.reverted),
+        })
+    }
+
+    async fn drive(&mut self, body: Body<'_>) -> Result<RunResult, ExecError> {
         let started = Instant::now();
         let info = RunInfo {
             runbook: self.rb.name.clone(),
@@ -342,7 +389,10 @@ impl<'a> Executor<'a> {
             run_id: self.run_id.clone(),
             info,
         });
-        let result = self.run_locked().await;
+        let result = match body {
+            Body::Diagnose => self.run_locked().await,
+            Body::Revert(actions) => self.revert_locked(actions).await,
+        };
         let unlock = self.ledger.unlock(&self.rb.name, &self.run_id);
         let outcome = match result {
             Ok(o) => o,
@@ -367,6 +417,50 @@ impl<'a> Executor<'a> {
             outcome,
             exit_code,
         })
+    }
+
+    async fn revert_locked(&mut self, actions: &[String]) -> Result<Outcome, ExecError> {
+        let rb = self.rb;
+        for id in actions {
+            let Some(action) = rb.action(id) else {
+                // The caller checks the ids against the runbook first; a gone one is a failure.
+                self.reverted.push((id.clone(), StepStatus::Error));
+                return Ok(Outcome::ProblemRemains);
+            };
+            let (status, ok) = self.run_action(action, StepKind::Rollback).await?;
+            self.reverted.push((id.clone(), status));
+            if !ok {
+                return Ok(Outcome::ProblemRemains);
+            }
+        }
+        Ok(Outcome::Remediated)
+    }
+
+    /// Record a pending revert for a temporary change that just succeeded; returns its id and
+    /// due time.
+    fn record_revert(&self, action: &Action, after: Duration) -> Result<(i64, String), ExecError> {
+        let now = chrono::Utc::now();
+        // An absurd `revert_after` means "never", not a panic; and a four-digit year, so
+        // that the text order of `due_at` stays the time order.
+        let never = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999))
+            .map_or(now, |t| t.and_utc());
+        let due = chrono::Duration::from_std(after)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .map_or(never, |d| d.min(never));
+        let revert = NewRevert {
+            run_id: self.run_id.clone(),
+            runbook: self.rb.name.clone(),
+            runbook_file: self.rb.file.name.clone(),
+            runbook_sha256: sha256_hex(self.rb.file.text.as_bytes()),
+            action_id: action.id.clone(),
+            rollback: action.rollback.clone(),
+            params: self.redacted_params.clone(),
+            due_at: due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let id = self.ledger.add_revert(&revert)?;
+        Ok((id, revert.due_at))
     }
 
     #[expect(
@@ -511,6 +605,8 @@ impl<'a> Executor<'a> {
         let mut remediated = false;
         for cause in matched {
             let mut ran: Vec<&Action> = Vec::new();
+            // Pending reverts recorded in this cause, by action id.
+            let mut reverts: HashMap<&str, i64> = HashMap::new();
             let mut blocked = None;
             let mut mutated = false;
             for id in &cause.remedy {
@@ -519,6 +615,21 @@ impl<'a> Executor<'a> {
                 };
                 let (status, ok) = self.run_action(action, StepKind::Action).await?;
                 if ok {
+                    // Recorded at once, before verification: a run that stops from here on
+                    // still leaves the change to be undone when due.
+                    if let Some(after) = action.revert_after
+                        && !action.rollback.is_empty()
+                    {
+                        let (id, due) = self.record_revert(action, after)?;
+                        reverts.insert(&action.id, id);
+                        self.emit(&RunEvent::Message {
+                            text: format!(
+                                "temporary change `{}`: `{}` due at {due} (performed by `runbook tick`)",
+                                action.id,
+                                action.rollback.join("`, `")
+                            ),
+                        });
+                    }
                     ran.push(action);
                     mutated |= action.mutating();
                 } else {
@@ -559,10 +670,25 @@ impl<'a> Executor<'a> {
                 remediated = true;
             } else {
                 for a in ran.iter().rev() {
+                    let mut undone = true;
                     for rid in &a.rollback {
                         if let Some(rba) = rb.action(rid) {
-                            self.run_action(rba, StepKind::Rollback).await?;
+                            undone &= self.run_action(rba, StepKind::Rollback).await?.1;
+                        } else {
+                            undone = false;
                         }
+                    }
+                    // Undone already: nothing left to revert. A rollback that did not
+                    // succeed leaves the revert pending, so `tick` tries again when due.
+                    if let Some(id) = reverts.get(a.id.as_str())
+                        && undone
+                    {
+                        self.ledger.settle_revert(
+                            *id,
+                            RevertState::Cancelled,
+                            Some(&self.run_id),
+                            &json!({"reason": "rolled back in the same run after verification failed"}),
+                        )?;
                     }
                 }
                 unresolved.push((cause, "verification failed".into()));
@@ -775,6 +901,7 @@ impl<'a> Executor<'a> {
             .as_ref()
             .map(|c| expr::render(c, &ctx).unwrap_or_else(|_| c.clone()));
         let acx = ActionContext {
+            runbook: &self.rb.name,
             host: self.host,
             timeout: action.timeout,
             env: &env,

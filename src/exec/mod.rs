@@ -6,9 +6,10 @@ mod executor;
 mod memory_ledger;
 
 pub use events::{
-    Ledger, LedgerError, Outcome, Reporter, RunEvent, RunInfo, StepKind, StepRecord, StepStatus,
+    Ledger, LedgerError, NewRevert, Outcome, Reporter, RevertRow, RevertState, RunEvent, RunInfo,
+    StepKind, StepRecord, StepStatus,
 };
 pub use executor::{
-    Approver, ExecError, Executor, Options, REDACTED, RunResult, redact, status_name,
+    Approver, ExecError, Executor, Options, REDACTED, RevertResult, RunResult, redact, status_name,
 };
 pub use memory_ledger::MemoryLedger;
