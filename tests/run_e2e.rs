@@ -525,3 +525,45 @@ fn audit_rows_of_a_run_waiting_for_approval() {
     assert_eq!(code, 1, "{out}");
     insta::assert_json_snapshot!(audit_rows(&case));
 }
+
+#[test]
+fn on_a_terminal_the_run_shows_live_progress_and_the_same_step_lines() {
+    let case = Case::new();
+    let token = case.dir.path().join("tok-SECRET-4242");
+    let cmd = format!(
+        "{} --runbooks runbooks --db {} run e2e --set base_url=http://{} --set token_file={}",
+        get_cargo_bin("runbook").display(),
+        case.db().display(),
+        case.server.addr,
+        token.display()
+    );
+    // `script` gives the run a pseudo-terminal as stdin, stdout and stderr.
+    let out = Command::new("script")
+        .current_dir(case.dir.path())
+        .env("NO_COLOR", "1")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs the test on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // The status line is drawn and erased (ANSI erase-line), ...
+    assert!(text.contains("\u{1b}[2K"), "no live status line:\n{text:?}");
+    // ... and the finished steps are the same lines as in plain mode.
+    for line in [
+        "check    healthz",
+        "check    token_present",
+        "cause    down",
+        "outcome: problem remains (exit 1)",
+    ] {
+        assert!(text.contains(line), "missing `{line}`:\n{text}");
+    }
+    // NO_COLOR: no colour codes.
+    assert!(
+        !text.contains("\u{1b}[3"),
+        "colour despite NO_COLOR:\n{text:?}"
+    );
+    // Without a terminal: no status line at all.
+    let (_, plain) = case.run(&[]);
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
+}
