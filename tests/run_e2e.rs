@@ -108,7 +108,10 @@ impl Case {
         )
         .unwrap();
         std::fs::write(rb.join("e2e.yaml"), RUNBOOK).unwrap();
-        std::fs::write(dir.path().join("tok-SECRET-4242"), "hunter2-token-content").unwrap();
+        let token = dir.path().join("tok-SECRET-4242");
+        std::fs::write(&token, "hunter2-token-content").unwrap();
+        std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         Case {
             dir,
             server: server(),
@@ -434,4 +437,133 @@ escalation: { ladder: p3d }
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// The audit rows of a run, as `runbook audit export` writes them, with what changes from run
+/// to run (ids, times, hashes, pids, the server's port, the temp dir) replaced by a marker.
+/// The checks of the first wave run concurrently, so their rows are sorted by id.
+fn audit_rows(case: &Case) -> serde_json::Value {
+    let out = Command::new(get_cargo_bin("runbook"))
+        .arg("--db")
+        .arg(case.db())
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let addr = case.server.addr.to_string();
+    let tmp = case.dir.path().display().to_string();
+    let mut rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| {
+            let l = l.replace(&addr, "127.0.0.1:[port]").replace(&tmp, "[tmp]");
+            let mut v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            redact_volatile(&mut v);
+            v
+        })
+        .collect();
+    let first_wave = rows
+        .iter()
+        .skip(1)
+        .take_while(|r| r["kind"] == "check")
+        .count();
+    rows[1..=first_wave].sort_by_key(|r| r["step_id"].as_str().unwrap_or_default().to_owned());
+    serde_json::Value::Array(rows)
+}
+
+fn redact_volatile(v: &mut serde_json::Value) {
+    const VOLATILE: &[&str] = &[
+        "id",
+        "run_id",
+        "seq",
+        "chain_seq",
+        "hash",
+        "prev_hash",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "pid",
+        "pid_start",
+        "host",
+        "user",
+        "date",
+        "age_s",
+        "mtime",
+        "owner",
+        "group",
+        "uid",
+        "gid",
+        "runbook_sha256",
+    ];
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if VOLATILE.contains(&k.as_str()) && !x.is_null() {
+                    *x = serde_json::Value::from("[redacted]");
+                } else {
+                    redact_volatile(x);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact_volatile),
+        _ => {}
+    }
+}
+
+#[test]
+fn audit_rows_of_a_remediated_run() {
+    let case = Case::new();
+    let (code, out) = case.run(&["--yes"]);
+    assert_eq!(code, 0, "{out}");
+    insta::assert_json_snapshot!(audit_rows(&case));
+}
+
+#[test]
+fn audit_rows_of_a_run_waiting_for_approval() {
+    let case = Case::new();
+    let (code, out) = case.run(&[]);
+    assert_eq!(code, 1, "{out}");
+    insta::assert_json_snapshot!(audit_rows(&case));
+}
+
+#[test]
+fn on_a_terminal_the_run_shows_live_progress_and_the_same_step_lines() {
+    let case = Case::new();
+    let token = case.dir.path().join("tok-SECRET-4242");
+    let cmd = format!(
+        "{} --runbooks runbooks --db {} run e2e --set base_url=http://{} --set token_file={}",
+        get_cargo_bin("runbook").display(),
+        case.db().display(),
+        case.server.addr,
+        token.display()
+    );
+    // `script` gives the run a pseudo-terminal as stdin, stdout and stderr.
+    let out = Command::new("script")
+        .current_dir(case.dir.path())
+        .env("NO_COLOR", "1")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs the test on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // The status line is drawn and erased (ANSI erase-line), ...
+    assert!(text.contains("\u{1b}[2K"), "no live status line:\n{text:?}");
+    // ... and the finished steps are the same lines as in plain mode.
+    for line in [
+        "check    healthz",
+        "check    token_present",
+        "cause    down",
+        "outcome: problem remains (exit 1)",
+    ] {
+        assert!(text.contains(line), "missing `{line}`:\n{text}");
+    }
+    // NO_COLOR: no colour codes.
+    assert!(
+        !text.contains("\u{1b}[3"),
+        "colour despite NO_COLOR:\n{text:?}"
+    );
+    // Without a terminal: no status line at all.
+    let (_, plain) = case.run(&[]);
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
 }

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -16,9 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::chain::{self, VerifyReport};
 use crate::audit::migrations::{self, MigrateError};
 use crate::audit::redact::{redact, redact_str};
-use crate::exec::events::{
-    Ledger, LedgerError, NewRevert, Outcome, RevertRow, RevertState, RunInfo, StepRecord,
-};
+use crate::exec::events::{Ledger, LedgerError, Outcome, RunInfo, StepRecord};
 
 /// A failure of the audit store.
 #[derive(Debug, thiserror::Error)]
@@ -151,8 +150,6 @@ const RUN_COLUMNS: &str = "id, runbook, runbook_sha256, trigger, params, host, u
                            started_at, finished_at, outcome, exit_code";
 const STEP_COLUMNS: &str = "id, seq, kind, step_id, state, status, inputs, result, decided_by, \
                             guidance, started_at, duration_ms";
-const REVERT_COLUMNS: &str = "id, run_id, runbook, runbook_file, runbook_sha256, action_id, \
-                              rollback, params, due_at, state, created_at";
 
 impl AuditStore {
     /// Open (creating it and its directory if needed) and migrate the database, then mark runs
@@ -184,6 +181,10 @@ impl AuditStore {
         // its action, the end of a run) switch to FULL for their transaction (`durable`), which
         // syncs the WAL and with it every commit before them, in order.
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| open_err(e.into()))?;
+        // The WAL is checkpointed by SQLite's own autocheckpoint (every 1000 pages) during a
+        // commit, not at every close: a short `runbook run` then costs no checkpoint fsyncs.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(|e| open_err(e.into()))?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(|e| open_err(e.into()))?;
@@ -335,10 +336,9 @@ impl AuditStore {
         Ok(Some((summary, steps)))
     }
 
-    /// Write every run and its steps as JSON lines (`{"type": "run"|"step"|"pending_revert",
-    /// ...columns, "chain_seq", "prev_hash", "hash"}`), runs in the order they were written,
-    /// each followed by its steps, then the pending reverts. The hashes are those of the row's
-    /// latest chain entry.
+    /// Write every run and its steps as JSON lines (`{"type": "run"|"step", ...columns,
+    /// "chain_seq", "prev_hash", "hash"}`), runs in the order they were written, each followed
+    /// by its steps. The hashes are those of the row's latest chain entry.
     ///
     /// # Errors
     /// When `SQLite` or the writer fails.
@@ -358,13 +358,6 @@ impl AuditStore {
             for step in step_ids {
                 export_row(&tx, w, "step", "steps", &step.to_string())?;
             }
-        }
-        let revert_ids: Vec<i64> = tx
-            .prepare("SELECT id FROM pending_reverts ORDER BY id")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for id in revert_ids {
-            export_row(&tx, w, "pending_revert", "pending_reverts", &id.to_string())?;
         }
         w.flush()?;
         Ok(())
@@ -597,154 +590,6 @@ impl AuditStore {
     }
 }
 
-/// Pending reverts (`revert_after`): recorded by the executor, claimed and settled by `tick`.
-impl AuditStore {
-    fn insert_revert(&self, r: &NewRevert) -> Result<i64, AuditError> {
-        let mut conn = self.conn();
-        // Durable: a lost row would leave a temporary change in place for good.
-        durably(&mut conn, |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "INSERT INTO pending_reverts (run_id, runbook, runbook_file, runbook_sha256, \
-                 action_id, rollback, params, due_at, state, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-                params![
-                    r.run_id,
-                    r.runbook,
-                    r.runbook_file,
-                    r.runbook_sha256,
-                    r.action_id,
-                    Value::from(r.rollback.clone()).to_string(),
-                    self.redacted_json(&r.params),
-                    r.due_at,
-                    now_rfc3339(),
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            chain::append(&tx, "pending_reverts", &id.to_string(), "insert")?;
-            tx.commit()?;
-            Ok(id)
-        })
-    }
-
-    fn due(&self, now: &str) -> Result<Vec<RevertRow>, AuditError> {
-        let mut conn = self.conn();
-        let running: Vec<(i64, Option<i64>, Option<i64>)> = conn
-            .prepare(
-                "SELECT id, claimed_pid, claimed_pid_start FROM pending_reverts \
-                 WHERE state = 'running'",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        let stale: Vec<i64> = running
-            .into_iter()
-            .filter(|(_, pid, start)| !pid.is_some_and(|p| process_alive(p, *start)))
-            .map(|(id, _, _)| id)
-            .collect();
-        if !stale.is_empty() {
-            // Whether the rollback ran before the process stopped is unknown: not retried
-            // blindly, left for a person (the interrupted run's intent rows tell how far it got).
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let result = serde_json::json!({
-                "reason": "interrupted: the `tick` performing it stopped; check the host and \
-                           run the rollback by hand"
-            });
-            for id in stale {
-                let changed = tx.execute(
-                    "UPDATE pending_reverts SET state = 'failed', done_at = ?2, result = ?3, \
-                     claimed_pid = NULL, claimed_pid_start = NULL \
-                     WHERE id = ?1 AND state = 'running'",
-                    params![id, now_rfc3339(), result.to_string()],
-                )?;
-                if changed > 0 {
-                    chain::append(&tx, "pending_reverts", &id.to_string(), "update")?;
-                }
-            }
-            tx.commit()?;
-        }
-        let sql = format!(
-            "SELECT {REVERT_COLUMNS} FROM pending_reverts \
-             WHERE state = 'pending' AND due_at <= ?1 ORDER BY due_at, id"
-        );
-        let rows = conn
-            .prepare(&sql)?
-            .query_map([now], revert_row)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
-    }
-
-    fn claim(&self, id: i64, now: &str) -> Result<bool, AuditError> {
-        let mut conn = self.conn();
-        // IMMEDIATE: the state test and the update happen under the write lock, so of two
-        // processes only one sees the row still pending.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pid = std::process::id();
-        let changed = tx.execute(
-            "UPDATE pending_reverts SET state = 'running', claimed_pid = ?3, \
-             claimed_pid_start = ?4 WHERE id = ?1 AND state = 'pending' AND due_at <= ?2",
-            params![id, now, i64::from(pid), proc_start_time(pid)],
-        )?;
-        if changed == 0 {
-            return Ok(false);
-        }
-        chain::append(&tx, "pending_reverts", &id.to_string(), "update")?;
-        tx.commit()?;
-        Ok(true)
-    }
-
-    fn settle(
-        &self,
-        id: i64,
-        state: RevertState,
-        run_id: Option<&str>,
-        result: &Value,
-    ) -> Result<(), AuditError> {
-        let mut conn = self.conn();
-        durably(&mut conn, |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let done_at = match state {
-                RevertState::Pending | RevertState::Running => None,
-                RevertState::Done | RevertState::Failed | RevertState::Cancelled => {
-                    Some(now_rfc3339())
-                }
-            };
-            // A settled revert stays settled: only a pending or running one changes.
-            let changed = tx.execute(
-                "UPDATE pending_reverts SET state = ?2, revert_run_id = COALESCE(?3, revert_run_id), \
-                 result = ?4, done_at = ?5, claimed_pid = NULL, claimed_pid_start = NULL \
-                 WHERE id = ?1 AND state IN ('pending', 'running')",
-                params![id, state.name(), run_id, self.redacted_json(result), done_at],
-            )?;
-            if changed == 0 {
-                return Err(rusqlite::Error::QueryReturnedNoRows.into());
-            }
-            chain::append(&tx, "pending_reverts", &id.to_string(), "update")?;
-            tx.commit()?;
-            Ok(())
-        })
-    }
-}
-
-fn revert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevertRow> {
-    let rollback: String = r.get(6)?;
-    let state: String = r.get(9)?;
-    Ok(RevertRow {
-        id: r.get(0)?,
-        revert: NewRevert {
-            run_id: r.get(1)?,
-            runbook: r.get(2)?,
-            runbook_file: r.get(3)?,
-            runbook_sha256: r.get(4)?,
-            action_id: r.get(5)?,
-            rollback: serde_json::from_str(&rollback).unwrap_or_default(),
-            params: parse_json(r.get(7)?),
-            due_at: r.get(8)?,
-        },
-        state: RevertState::from_name(&state).unwrap_or(RevertState::Failed),
-        created_at: r.get(10)?,
-    })
-}
-
 fn ledger<T>(r: Result<T, AuditError>) -> Result<T, LedgerError> {
     r.map_err(|e| LedgerError(e.to_string()))
 }
@@ -793,28 +638,6 @@ impl Ledger for AuditStore {
 
     fn finish_run(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), LedgerError> {
         ledger(self.finish(run_id, outcome, exit_code))
-    }
-
-    fn add_revert(&self, revert: &NewRevert) -> Result<i64, LedgerError> {
-        ledger(self.insert_revert(revert))
-    }
-
-    fn due_reverts(&self, now: &str) -> Result<Vec<RevertRow>, LedgerError> {
-        ledger(self.due(now))
-    }
-
-    fn claim_revert(&self, id: i64, now: &str) -> Result<bool, LedgerError> {
-        ledger(self.claim(id, now))
-    }
-
-    fn settle_revert(
-        &self,
-        id: i64,
-        state: RevertState,
-        run_id: Option<&str>,
-        result: &Value,
-    ) -> Result<(), LedgerError> {
-        ledger(self.settle(id, state, run_id, result))
     }
 }
 
@@ -894,7 +717,7 @@ fn export_row(
         .query_row([table, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     // JSON columns are exported as JSON, not as strings holding JSON.
-    for col in ["params", "inputs", "result", "rollback"] {
+    for col in ["params", "inputs", "result"] {
         if let Some(Value::String(s)) = obj.get(col) {
             if let Ok(v) = serde_json::from_str::<Value>(s) {
                 obj.insert(col.to_owned(), v);

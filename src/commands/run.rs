@@ -16,30 +16,39 @@ use crate::host::{DryRunHost, Host, RealHost};
 use crate::report::{ConsoleReporter, JsonReporter};
 use crate::runbook::policy::{ChannelKind, Policy};
 
-/// Asks `[y/N]` on the terminal.
-struct TerminalApprover;
+/// Asks `[y/N]` on the terminal, with the live status line (if any) out of the way.
+struct TerminalApprover {
+    live: Option<indicatif::ProgressBar>,
+}
 
 impl Approver for TerminalApprover {
     fn approve(&self, prompt: &str, timeout: Duration) -> bool {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "  ? {prompt} [y/N] ");
-        let _ = err.flush();
-        drop(err);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        if let Ok(line) = rx.recv_timeout(timeout) {
-            matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
-        } else {
-            eprintln!(
-                "(no answer within {}: no)",
-                crate::runbook::value::format_duration(timeout)
-            );
-            false
+        match &self.live {
+            Some(bar) => bar.suspend(|| ask(prompt, timeout)),
+            None => ask(prompt, timeout),
         }
+    }
+}
+
+fn ask(prompt: &str, timeout: Duration) -> bool {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "  ? {prompt} [y/N] ");
+    let _ = err.flush();
+    drop(err);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    if let Ok(line) = rx.recv_timeout(timeout) {
+        matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+    } else {
+        eprintln!(
+            "(no answer within {}: no)",
+            crate::runbook::value::format_duration(timeout)
+        );
+        false
     }
 }
 
@@ -115,10 +124,17 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
                 .collect()
         })
         .unwrap_or_default();
+    // Human output on a terminal gets the live status line.
+    let (console, live) = if format == Format::Human && std::io::stdout().is_terminal() {
+        let (c, bar) = ConsoleReporter::live(std::io::stdout(), ctx.color);
+        (c, Some(bar))
+    } else {
+        (ConsoleReporter::new(std::io::stdout(), ctx.color), None)
+    };
     let opts = Options {
         yes,
         interactive,
-        approver: Some(Box::new(TerminalApprover)),
+        approver: Some(Box::new(TerminalApprover { live })),
         channels: channels(cat.policy.as_ref()),
         ladder,
         ..Options::default()
@@ -137,7 +153,7 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
     if format == Format::Json {
         exec.reporter(Box::new(JsonReporter::new(std::io::stdout())));
     } else {
-        exec.reporter(Box::new(ConsoleReporter::new(std::io::stdout(), ctx.color)));
+        exec.reporter(Box::new(console));
     }
     match rt.block_on(exec.run()) {
         Ok(r) => r.exit_code,

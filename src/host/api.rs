@@ -93,6 +93,15 @@ pub trait Host: Send + Sync {
     /// must call [`Host::permit_mutation`] first.
     fn http(&self, insecure: bool) -> reqwest::Client;
 
+    /// An HTTP client for `url`. A plain `http://` URL needs no TLS, so a host may hand out a
+    /// client built without the system's root certificates (loading them costs milliseconds
+    /// that a loopback probe does not need). Such a client cannot follow a redirect to
+    /// `https://` on its own: pick the client again for every hop.
+    fn http_for(&self, url: &reqwest::Url, insecure: bool) -> reqwest::Client {
+        let _ = url;
+        self.http(insecure)
+    }
+
     /// Refuse (dry run) or allow a mutation described by `what`.
     ///
     /// # Errors

@@ -35,6 +35,10 @@ impl Host for DryRunHost {
         self.inner.http(insecure)
     }
 
+    fn http_for(&self, url: &reqwest::Url, insecure: bool) -> reqwest::Client {
+        self.inner.http_for(url, insecure)
+    }
+
     fn permit_mutation(&self, what: &str) -> Result<(), HostError> {
         Err(HostError::DryRun(what.to_owned()))
     }

@@ -13,6 +13,8 @@ use crate::host::process::run_process;
 pub struct RealHost {
     secure: OnceLock<reqwest::Client>,
     insecure: OnceLock<reqwest::Client>,
+    /// For `http://` URLs: no root certificates loaded.
+    plain: OnceLock<reqwest::Client>,
 }
 
 impl RealHost {
@@ -24,12 +26,25 @@ impl RealHost {
 }
 
 pub(crate) fn client(insecure: bool) -> reqwest::Client {
-    reqwest::Client::builder()
-        .danger_accept_invalid_certs(insecure)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+    builder()
+        .tls_danger_accept_invalid_certs(insecure)
         .build()
         .unwrap_or_default()
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A client for plain `http://`: it trusts no certificate (an empty root store), so building
+/// it skips reading the system's roots; it would refuse any `https://` peer.
+fn plain_client() -> reqwest::Client {
+    builder()
+        .tls_certs_only([])
+        .build()
+        .unwrap_or_else(|_| client(false))
 }
 
 pub(crate) fn hostname() -> String {
@@ -58,6 +73,14 @@ impl Host for RealHost {
             &self.secure
         };
         cell.get_or_init(|| client(insecure)).clone()
+    }
+
+    fn http_for(&self, url: &reqwest::Url, insecure: bool) -> reqwest::Client {
+        if url.scheme() == "http" {
+            self.plain.get_or_init(plain_client).clone()
+        } else {
+            self.http(insecure)
+        }
     }
 
     fn permit_mutation(&self, _what: &str) -> Result<(), HostError> {

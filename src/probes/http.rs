@@ -101,11 +101,10 @@ pub async fn probe(params: HttpParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
         Ok(t) => t,
         Err(e) => return ProbeOutcome::Error(e),
     };
-    if let Some(path) = &params.jq
-        && let Err(e) = jq::check(path)
-    {
-        return ProbeOutcome::Error(e);
-    }
+    let program = match params.jq.as_deref().map(jq::Program::new).transpose() {
+        Ok(p) => p,
+        Err(e) => return ProbeOutcome::Error(e),
+    };
     let headers = match request_headers(&params.headers) {
         Ok(h) => h,
         Err(e) => return ProbeOutcome::Error(e),
@@ -114,13 +113,15 @@ pub async fn probe(params: HttpParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
     let mut token = token;
     let mut method = params.method.unwrap_or(HttpMethod::Get);
     let mut body = params.body.clone();
-    let client = cx.host.http(params.insecure.unwrap_or(false));
+    let insecure = params.insecure.unwrap_or(false);
     let follow = params.follow_redirects.unwrap_or(false);
 
     let exchange = async {
         let mut hops = 0;
         loop {
-            let mut req = client
+            let mut req = cx
+                .host
+                .http_for(&url, insecure)
                 .request(method.as_reqwest(), url.clone())
                 .timeout(cx.timeout);
             req = req.headers(headers.clone());
@@ -166,7 +167,7 @@ pub async fn probe(params: HttpParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
             Err(_) => return timed_out(cx.timeout, started),
         };
 
-    let mut out = response_fields(status, headers, &bytes, over_json_cap, params.jq.as_deref());
+    let mut out = response_fields(status, headers, &bytes, over_json_cap, program.as_ref());
     if let Some(t) = &secret {
         out = redact(out, t);
     }
@@ -195,7 +196,7 @@ fn response_fields(
     headers: Map<String, Value>,
     bytes: &[u8],
     over_json_cap: bool,
-    jq_path: Option<&str>,
+    jq_path: Option<&jq::Program>,
 ) -> Map<String, Value> {
     let truncated = bytes.len() > BODY_CAP || over_json_cap;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_CAP)]).into_owned();
@@ -215,7 +216,7 @@ fn response_fields(
     out.insert("body".into(), Value::String(text));
     out.insert("body_truncated".into(), Value::Bool(truncated));
     let value = match (jq_path, &json) {
-        (Some(path), Some(doc)) => match jq::eval(path, doc) {
+        (Some(program), Some(doc)) => match program.eval(doc) {
             Ok(v) => v,
             Err(e) => {
                 out.insert("jq_error".into(), Value::String(e));

@@ -331,7 +331,10 @@ mod tests {
             ("\"\\u12g4\"", "invalid \\u escape"),
             ("\u{feff}{}", "byte order mark"),
             ("\0", "expected a value"),
-            ("{\"ts\": 1, \"broken\": ", "unexpected end, expected a value"),
+            (
+                "{\"ts\": 1, \"broken\": ",
+                "unexpected end, expected a value",
+            ),
         ] {
             let e = Validator::new().validate(s.as_bytes()).unwrap_err();
             assert_eq!(e.message, msg, "{s:?}");

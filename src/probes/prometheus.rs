@@ -93,7 +93,7 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
         return ProbeOutcome::Error(format!("`quantile` must be within 0..1, got {q}"));
     }
     let started = Instant::now();
-    let client = cx.host.http(params.insecure.unwrap_or(false));
+    let insecure = params.insecure.unwrap_or(false);
     match (&params.url, &params.metric, &params.server, &params.query) {
         (Some(url), Some(metric), _, _) => {
             let url = match http::parse_url(url) {
@@ -101,6 +101,7 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
                 Err(e) => return ProbeOutcome::Error(e),
             };
             let fetch = async {
+                let client = cx.host.http_for(&url, insecure);
                 let resp = client.get(url).timeout(cx.timeout).send().await?;
                 let status = resp.status().as_u16();
                 let (bytes, _) = http::read_capped(resp, PAGE_CAP).await?;
@@ -141,6 +142,7 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
                 };
             url.query_pairs_mut().append_pair("query", query);
             let fetch = async {
+                let client = cx.host.http_for(&url, insecure);
                 let resp = client.get(url).timeout(cx.timeout).send().await?;
                 let status = resp.status().as_u16();
                 let (bytes, _) = http::read_capped(resp, PAGE_CAP).await?;

@@ -83,7 +83,7 @@ pub async fn probe(params: SseParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
     // Everything, connecting included, stays within the step's timeout.
     let hard_deadline = started + cx.timeout;
 
-    let client = cx.host.http(params.insecure.unwrap_or(false));
+    let client = cx.host.http_for(&url, params.insecure.unwrap_or(false));
     let mut req = client
         .get(url)
         .header(reqwest::header::ACCEPT, "text/event-stream")
