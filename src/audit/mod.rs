@@ -5,20 +5,21 @@
 //! What lives where:
 //! - `store`: [`AuditStore`], the connection, the [`crate::exec::Ledger`] implementation and
 //!   the read side (`history`, `show`, `export`). Every write is one `IMMEDIATE` transaction
-//!   on a WAL database with `synchronous=NORMAL`; an intent row and the end of a run commit
-//!   with `synchronous=FULL`, so an intent row (and every row before it) is on disk before
-//!   the action it announces starts.
+//!   on a WAL database with `synchronous=NORMAL`; an intent row, an action's result, a
+//!   pending revert and the end of a run commit with `synchronous=FULL`, so an intent row
+//!   (and every row before it) is on disk before the action it announces starts. A check's
+//!   row written with NORMAL is atomic and reaches the disk with the next FULL commit.
 //! - `migrations`: the schema, as ordered migrations counted by `PRAGMA user_version`.
-//! - `chain`: the hash chain over `runs` and `steps` and its verification.
+//! - `chain`: the hash chain over `runs`, `steps` and `pending_reverts`, and its verification.
 //! - `redact`: [`redact()`], applied to everything before it is written (the executor redacts
 //!   too; this is defence in depth).
 //!
 //! # Chain scheme
 //!
 //! The chain is a separate table, `audit_chain(seq, tbl, row_id, op, prev_hash, hash)`, one
-//! global sequence over both chained tables. Each write to a `runs` or `steps` row (insert,
-//! or an update such as finishing a run or completing an intent) appends one entry in the same
-//! transaction:
+//! global sequence over the chained tables. Each write to a `runs`, `steps` or
+//! `pending_reverts` row (insert, or an update such as finishing a run or completing an intent)
+//! appends one entry in the same transaction:
 //!
 //! ```text
 //! hash = hex(sha256(prev_hash_hex || canonical_json({"table", "id", "op", "row": {every column}})))

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::audit::chain::{self, VerifyReport};
 use crate::audit::migrations::{self, MigrateError};
 use crate::audit::redact::{redact, redact_str};
-use crate::exec::events::{Ledger, LedgerError, Outcome, RunInfo, StepRecord};
+use crate::exec::events::{
+    Ledger, LedgerError, NewRevert, Outcome, RevertRow, RevertState, RunInfo, StepRecord,
+};
 
 /// A failure of the audit store.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +152,8 @@ const RUN_COLUMNS: &str = "id, runbook, runbook_sha256, trigger, params, host, u
                            started_at, finished_at, outcome, exit_code";
 const STEP_COLUMNS: &str = "id, seq, kind, step_id, state, status, inputs, result, decided_by, \
                             guidance, started_at, duration_ms";
+const REVERT_COLUMNS: &str = "id, run_id, runbook, runbook_file, runbook_sha256, action_id, \
+                              rollback, params, due_at, state, created_at";
 
 impl AuditStore {
     /// Open (creating it and its directory if needed) and migrate the database, then mark runs
@@ -336,9 +340,10 @@ impl AuditStore {
         Ok(Some((summary, steps)))
     }
 
-    /// Write every run and its steps as JSON lines (`{"type": "run"|"step", ...columns,
-    /// "chain_seq", "prev_hash", "hash"}`), runs in the order they were written, each followed
-    /// by its steps. The hashes are those of the row's latest chain entry.
+    /// Write every run and its steps as JSON lines (`{"type": "run"|"step"|"pending_revert",
+    /// ...columns, "chain_seq", "prev_hash", "hash"}`), runs in the order they were written,
+    /// each followed by its steps, then the pending reverts. The hashes are those of the row's
+    /// latest chain entry.
     ///
     /// # Errors
     /// When `SQLite` or the writer fails.
@@ -358,6 +363,13 @@ impl AuditStore {
             for step in step_ids {
                 export_row(&tx, w, "step", "steps", &step.to_string())?;
             }
+        }
+        let revert_ids: Vec<i64> = tx
+            .prepare("SELECT id FROM pending_reverts ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in revert_ids {
+            export_row(&tx, w, "pending_revert", "pending_reverts", &id.to_string())?;
         }
         w.flush()?;
         Ok(())
@@ -431,8 +443,10 @@ impl AuditStore {
         step: &StepRecord,
     ) -> Result<(), AuditError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let changed = tx.execute(
+        // An action's result is as durable as its intent (design §5).
+        durably(&mut conn, |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx.execute(
             "UPDATE steps SET kind = ?3, step_id = ?4, state = 'done', status = ?5, inputs = ?6, \
              result = ?7, decided_by = ?8, guidance = ?9, started_at = ?10, duration_ms = ?11 \
              WHERE id = ?1 AND run_id = ?2 AND state = 'intent'",
@@ -450,15 +464,16 @@ impl AuditStore {
                 i64::try_from(step.duration_ms).unwrap_or(i64::MAX),
             ],
         )?;
-        if changed == 0 {
-            return Err(AuditError::NoIntent {
-                run: run_id.to_owned(),
-                intent,
-            });
-        }
-        chain::append(&tx, "steps", &intent.to_string(), "update")?;
-        tx.commit()?;
-        Ok(())
+            if changed == 0 {
+                return Err(AuditError::NoIntent {
+                    run: run_id.to_owned(),
+                    intent,
+                });
+            }
+            chain::append(&tx, "steps", &intent.to_string(), "update")?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn begin(&self, info: &RunInfo) -> Result<String, AuditError> {
@@ -590,6 +605,154 @@ impl AuditStore {
     }
 }
 
+/// Pending reverts (`revert_after`): recorded by the executor, claimed and settled by `tick`.
+impl AuditStore {
+    fn insert_revert(&self, r: &NewRevert) -> Result<i64, AuditError> {
+        let mut conn = self.conn();
+        // Durable: a lost row would leave a temporary change in place for good.
+        durably(&mut conn, |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO pending_reverts (run_id, runbook, runbook_file, runbook_sha256, \
+                 action_id, rollback, params, due_at, state, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+                params![
+                    r.run_id,
+                    r.runbook,
+                    r.runbook_file,
+                    r.runbook_sha256,
+                    r.action_id,
+                    Value::from(r.rollback.clone()).to_string(),
+                    self.redacted_json(&r.params),
+                    r.due_at,
+                    now_rfc3339(),
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            chain::append(&tx, "pending_reverts", &id.to_string(), "insert")?;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    fn due(&self, now: &str) -> Result<Vec<RevertRow>, AuditError> {
+        let mut conn = self.conn();
+        let running: Vec<(i64, Option<i64>, Option<i64>)> = conn
+            .prepare(
+                "SELECT id, claimed_pid, claimed_pid_start FROM pending_reverts \
+                 WHERE state = 'running'",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let stale: Vec<i64> = running
+            .into_iter()
+            .filter(|(_, pid, start)| !pid.is_some_and(|p| process_alive(p, *start)))
+            .map(|(id, _, _)| id)
+            .collect();
+        if !stale.is_empty() {
+            // Whether the rollback ran before the process stopped is unknown: not retried
+            // blindly, left for a person (the interrupted run's intent rows tell how far it got).
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let result = serde_json::json!({
+                "reason": "interrupted: the `tick` performing it stopped; check the host and \
+                           run the rollback by hand"
+            });
+            for id in stale {
+                let changed = tx.execute(
+                    "UPDATE pending_reverts SET state = 'failed', done_at = ?2, result = ?3, \
+                     claimed_pid = NULL, claimed_pid_start = NULL \
+                     WHERE id = ?1 AND state = 'running'",
+                    params![id, now_rfc3339(), result.to_string()],
+                )?;
+                if changed > 0 {
+                    chain::append(&tx, "pending_reverts", &id.to_string(), "update")?;
+                }
+            }
+            tx.commit()?;
+        }
+        let sql = format!(
+            "SELECT {REVERT_COLUMNS} FROM pending_reverts \
+             WHERE state = 'pending' AND due_at <= ?1 ORDER BY due_at, id"
+        );
+        let rows = conn
+            .prepare(&sql)?
+            .query_map([now], revert_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn claim(&self, id: i64, now: &str) -> Result<bool, AuditError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: the state test and the update happen under the write lock, so of two
+        // processes only one sees the row still pending.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let pid = std::process::id();
+        let changed = tx.execute(
+            "UPDATE pending_reverts SET state = 'running', claimed_pid = ?3, \
+             claimed_pid_start = ?4 WHERE id = ?1 AND state = 'pending' AND due_at <= ?2",
+            params![id, now, i64::from(pid), proc_start_time(pid)],
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        chain::append(&tx, "pending_reverts", &id.to_string(), "update")?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn settle(
+        &self,
+        id: i64,
+        state: RevertState,
+        run_id: Option<&str>,
+        result: &Value,
+    ) -> Result<(), AuditError> {
+        let mut conn = self.conn();
+        durably(&mut conn, |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done_at = match state {
+                RevertState::Pending | RevertState::Running => None,
+                RevertState::Done | RevertState::Failed | RevertState::Cancelled => {
+                    Some(now_rfc3339())
+                }
+            };
+            // A settled revert stays settled: only a pending or running one changes.
+            let changed = tx.execute(
+                "UPDATE pending_reverts SET state = ?2, revert_run_id = COALESCE(?3, revert_run_id), \
+                 result = ?4, done_at = ?5, claimed_pid = NULL, claimed_pid_start = NULL \
+                 WHERE id = ?1 AND state IN ('pending', 'running')",
+                params![id, state.name(), run_id, self.redacted_json(result), done_at],
+            )?;
+            if changed == 0 {
+                return Err(rusqlite::Error::QueryReturnedNoRows.into());
+            }
+            chain::append(&tx, "pending_reverts", &id.to_string(), "update")?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}
+
+fn revert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevertRow> {
+    let rollback: String = r.get(6)?;
+    let state: String = r.get(9)?;
+    Ok(RevertRow {
+        id: r.get(0)?,
+        revert: NewRevert {
+            run_id: r.get(1)?,
+            runbook: r.get(2)?,
+            runbook_file: r.get(3)?,
+            runbook_sha256: r.get(4)?,
+            action_id: r.get(5)?,
+            rollback: serde_json::from_str(&rollback).unwrap_or_default(),
+            params: parse_json(r.get(7)?),
+            due_at: r.get(8)?,
+        },
+        state: RevertState::from_name(&state).unwrap_or(RevertState::Failed),
+        created_at: r.get(10)?,
+    })
+}
+
 fn ledger<T>(r: Result<T, AuditError>) -> Result<T, LedgerError> {
     r.map_err(|e| LedgerError(e.to_string()))
 }
@@ -638,6 +801,28 @@ impl Ledger for AuditStore {
 
     fn finish_run(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), LedgerError> {
         ledger(self.finish(run_id, outcome, exit_code))
+    }
+
+    fn add_revert(&self, revert: &NewRevert) -> Result<i64, LedgerError> {
+        ledger(self.insert_revert(revert))
+    }
+
+    fn due_reverts(&self, now: &str) -> Result<Vec<RevertRow>, LedgerError> {
+        ledger(self.due(now))
+    }
+
+    fn claim_revert(&self, id: i64, now: &str) -> Result<bool, LedgerError> {
+        ledger(self.claim(id, now))
+    }
+
+    fn settle_revert(
+        &self,
+        id: i64,
+        state: RevertState,
+        run_id: Option<&str>,
+        result: &Value,
+    ) -> Result<(), LedgerError> {
+        ledger(self.settle(id, state, run_id, result))
     }
 }
 
@@ -717,7 +902,7 @@ fn export_row(
         .query_row([table, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     // JSON columns are exported as JSON, not as strings holding JSON.
-    for col in ["params", "inputs", "result"] {
+    for col in ["params", "inputs", "result", "rollback"] {
         if let Some(Value::String(s)) = obj.get(col) {
             if let Ok(v) = serde_json::from_str::<Value>(s) {
                 obj.insert(col.to_owned(), v);

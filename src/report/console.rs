@@ -174,7 +174,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
         };
         match (&mut self.live, event) {
             (Some(status), RunEvent::StepFinished(s)) => {
-                status.lock().shift_remove(&(kind_name(s.kind), s.id.clone()));
+                status
+                    .lock()
+                    .shift_remove(&(kind_name(s.kind), s.id.clone()));
                 status.bar.suspend(|| {
                     let _ = writeln!(self.out, "{line}");
                     let _ = self.out.flush();
