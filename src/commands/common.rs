@@ -1,8 +1,10 @@
 //! What every verb needs: where the runbooks are, the output format, colour, and loading one
 //! runbook by name with its diagnostics shown.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::cli::{Cli, ColorChoice, Format};
 use crate::exit;
@@ -137,4 +139,48 @@ fn default_db() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from("."));
     state.join("runbook").join("audit.db")
+}
+
+/// Asks `[y/N]` on the terminal, with the live status line (if any) out of the way.
+pub struct TerminalApprover {
+    live: Option<indicatif::ProgressBar>,
+}
+
+impl TerminalApprover {
+    /// An approver; `live` is the status line to keep out of the prompt's way.
+    #[must_use]
+    pub fn new(live: Option<indicatif::ProgressBar>) -> Self {
+        TerminalApprover { live }
+    }
+}
+
+impl crate::exec::Approver for TerminalApprover {
+    fn approve(&self, prompt: &str, timeout: Duration) -> bool {
+        match &self.live {
+            Some(bar) => bar.suspend(|| ask(prompt, timeout)),
+            None => ask(prompt, timeout),
+        }
+    }
+}
+
+fn ask(prompt: &str, timeout: Duration) -> bool {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "  ? {prompt} [y/N] ");
+    let _ = err.flush();
+    drop(err);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    if let Ok(line) = rx.recv_timeout(timeout) {
+        matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+    } else {
+        eprintln!(
+            "(no answer within {}: no)",
+            crate::runbook::value::format_duration(timeout)
+        );
+        false
+    }
 }

@@ -2,55 +2,18 @@
 //! runbook allows, record everything in the audit trail.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal, Write};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::IsTerminal;
 
 use crate::actions::NotifyTarget;
 use crate::audit::AuditStore;
 use crate::cli::Format;
 use crate::commands::Ctx;
-use crate::exec::{Approver, Executor, Options};
+use crate::commands::common::TerminalApprover;
+use crate::exec::{Executor, Options};
 use crate::exit;
 use crate::host::{DryRunHost, Host, RealHost};
 use crate::report::{ConsoleReporter, JsonReporter};
 use crate::runbook::policy::{ChannelKind, Policy};
-
-/// Asks `[y/N]` on the terminal, with the live status line (if any) out of the way.
-struct TerminalApprover {
-    live: Option<indicatif::ProgressBar>,
-}
-
-impl Approver for TerminalApprover {
-    fn approve(&self, prompt: &str, timeout: Duration) -> bool {
-        match &self.live {
-            Some(bar) => bar.suspend(|| ask(prompt, timeout)),
-            None => ask(prompt, timeout),
-        }
-    }
-}
-
-fn ask(prompt: &str, timeout: Duration) -> bool {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "  ? {prompt} [y/N] ");
-    let _ = err.flush();
-    drop(err);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    if let Ok(line) = rx.recv_timeout(timeout) {
-        matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
-    } else {
-        eprintln!(
-            "(no answer within {}: no)",
-            crate::runbook::value::format_duration(timeout)
-        );
-        false
-    }
-}
 
 /// Notification targets from the policy's channels.
 #[must_use]
@@ -134,7 +97,7 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
     let opts = Options {
         yes,
         interactive,
-        approver: Some(Box::new(TerminalApprover { live })),
+        approver: Some(Box::new(TerminalApprover::new(live))),
         channels: channels(cat.policy.as_ref()),
         ladder,
         ..Options::default()

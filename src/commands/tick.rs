@@ -7,9 +7,8 @@
 //! approval, limits, the runbook lock. A revert ends `done` or `failed`; one that was not
 //! run (approval, limit, lock, dry run) stays `pending` for the next tick.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::Duration;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -19,35 +18,15 @@ use crate::audit::AuditStore;
 use crate::cli::Format;
 use crate::commands::Ctx;
 use crate::commands::audit::open_existing;
-use crate::commands::common::print_json;
+use crate::commands::common::{TerminalApprover, print_json};
 use crate::exec::{
-    Approver, ExecError, Executor, Ledger, Options, Reporter, RevertResult, RevertRow, RevertState,
-    RunEvent, StepStatus, status_name,
+    ExecError, Executor, Ledger, Options, Reporter, RevertResult, RevertRow, RevertState, RunEvent,
+    StepStatus, status_name,
 };
 use crate::exit;
 use crate::host::{DryRunHost, Host, RealHost};
 use crate::runbook::Catalog;
 use crate::runbook::model::Runbook;
-
-/// Asks `[y/N]` on the terminal (as `run` does).
-struct TerminalApprover;
-
-impl Approver for TerminalApprover {
-    fn approve(&self, prompt: &str, timeout: Duration) -> bool {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "  ? {prompt} [y/N] ");
-        let _ = err.flush();
-        drop(err);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        rx.recv_timeout(timeout)
-            .is_ok_and(|line| matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
-    }
-}
 
 /// Collects a revert run's steps and messages for the tick's own report.
 #[derive(Clone, Default)]
@@ -240,7 +219,7 @@ impl Tick<'_> {
             yes: self.yes,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             trigger: "tick".into(),
-            approver: Some(Box::new(TerminalApprover)),
+            approver: Some(Box::new(TerminalApprover::new(None))),
             channels: crate::commands::run::channels(self.cat.policy.as_ref()),
             ..Options::default()
         };
