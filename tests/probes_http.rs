@@ -174,11 +174,7 @@ async fn serve() -> SocketAddr {
 
 async fn run_with(kind: ProbeKind, params: &Value, timeout: Duration) -> ProbeOutcome {
     let host = RealHost::new();
-    let cx = ProbeContext {
-        host: &host,
-        timeout,
-        interactive: false,
-    };
+    let cx = ProbeContext::new(&host, timeout, false);
     kind.run(params, &cx).await
 }
 

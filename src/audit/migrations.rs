@@ -130,6 +130,25 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX pending_reverts_due ON pending_reverts (state, due_at);
     ",
+    // 3: read positions of `incremental` probes, one per reader (runbook/check) and path; a
+    // file is known by device + inode + a checksum of its first bytes. The table of migration
+    // 1 was never written.
+    r"
+    DROP TABLE tail_positions;
+    CREATE TABLE tail_positions (
+        reader      TEXT NOT NULL,     -- runbook/check, or `probe` for `runbook probe`
+        path        TEXT NOT NULL,
+        dev         INTEGER NOT NULL,
+        inode       INTEGER NOT NULL,
+        fp_len      INTEGER NOT NULL,  -- leading bytes the fingerprint covers (<= 4096)
+        fingerprint TEXT NOT NULL,     -- SHA-256 hex of those bytes
+        byte_offset INTEGER NOT NULL,  -- after the last complete line read
+        size        INTEGER NOT NULL,  -- the file's size when read
+        line        INTEGER NOT NULL,  -- complete lines before byte_offset
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (reader, path)
+    ) STRICT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::config::DbConfig;
+use crate::probes::TailPosition;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -758,6 +759,10 @@ fn ledger<T>(r: Result<T, AuditError>) -> Result<T, LedgerError> {
 }
 
 impl Ledger for AuditStore {
+    fn positions(&self) -> Option<&dyn crate::probes::PositionStore> {
+        Some(self)
+    }
+
     fn begin_run(&self, info: &RunInfo) -> Result<String, LedgerError> {
         ledger(self.begin(info))
     }
@@ -987,5 +992,68 @@ fn process_alive(pid: i64, start: Option<i64>) -> bool {
     match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid32), None) {
         Ok(()) | Err(nix::errno::Errno::EPERM) => true,
         Err(_) => false,
+    }
+}
+
+impl crate::probes::PositionStore for AuditStore {
+    fn load_positions(&self, reader: &str) -> Result<Vec<TailPosition>, String> {
+        let conn = self.conn();
+        let rows = conn
+            .prepare_cached(
+                "SELECT path, dev, inode, fp_len, fingerprint, byte_offset, size, line \
+                 FROM tail_positions WHERE reader = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_map([reader], |r| {
+                    let u = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                    Ok(TailPosition {
+                        path: r.get(0)?,
+                        dev: u(1)?,
+                        inode: u(2)?,
+                        fp_len: u(3)?,
+                        fingerprint: r.get(4)?,
+                        offset: u(5)?,
+                        size: u(6)?,
+                        line: u(7)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            });
+        rows.map_err(|e| e.to_string())
+    }
+
+    fn save_positions(&self, reader: &str, positions: &[TailPosition]) -> Result<(), String> {
+        let mut conn = self.conn();
+        let save = |conn: &mut Connection| -> Result<(), rusqlite::Error> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_rfc3339();
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO tail_positions (reader, path, dev, inode, fp_len, fingerprint, \
+                     byte_offset, size, line, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     ON CONFLICT (reader, path) DO UPDATE SET dev = ?3, inode = ?4, \
+                     fp_len = ?5, fingerprint = ?6, byte_offset = ?7, size = ?8, line = ?9, \
+                     updated_at = ?10",
+                )?;
+                let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                for p in positions {
+                    st.execute(params![
+                        reader,
+                        p.path,
+                        i(p.dev),
+                        i(p.inode),
+                        i(p.fp_len),
+                        p.fingerprint,
+                        i(p.offset),
+                        i(p.size),
+                        i(p.line),
+                        now,
+                    ])?;
+                }
+            }
+            tx.commit()
+        };
+        save(&mut conn).map_err(|e| e.to_string())
     }
 }

@@ -13,7 +13,7 @@ use crate::probes::{ProbeContext, ProbeKind, ProbeOutcome};
 use crate::runbook::value::parse_duration;
 
 /// Run the verb. `doc` prints the probe's documentation; with no `kind`, the verb's help.
-pub fn run(_ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &str) -> u8 {
+pub fn run(ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &str) -> u8 {
     let Some(kind) = kind else {
         // `--help` alone (clap requires the kind otherwise): the verb's own help.
         let mut cmd = crate::cli::Cli::command();
@@ -67,10 +67,25 @@ pub fn run(_ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: 
         }
     };
     let host = RealHost::new();
+    // `incremental` reads go on from the positions this command saved last time (reader
+    // `probe`), in the audit DB.
+    let store = if params.get("incremental") == Some(&Value::Bool(true)) {
+        match crate::audit::AuditStore::open(&ctx.db) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: `incremental` keeps positions in the audit DB: {e}");
+                return exit::FAULT;
+            }
+        }
+    } else {
+        None
+    };
     let cx = ProbeContext {
         host: &host,
         timeout,
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        positions: store.as_ref().map(|s| s as &dyn crate::probes::PositionStore),
+        reader: "probe",
     };
     let with = Value::Object(params);
     let started = std::time::Instant::now();

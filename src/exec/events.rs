@@ -255,6 +255,11 @@ pub struct LedgerError(pub String);
 /// limits and the per-runbook lock. Implemented by the `SQLite` audit store, and by
 /// [`crate::exec::MemoryLedger`] for tests.
 pub trait Ledger: Send + Sync {
+    /// Where `incremental` probes keep read positions (the audit DB); `None` by default.
+    fn positions(&self) -> Option<&dyn crate::probes::PositionStore> {
+        None
+    }
+
     /// Record the start of a run; returns its id. Marks runs left unfinished by a crash as
     /// `interrupted` first.
     ///

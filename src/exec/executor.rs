@@ -28,7 +28,7 @@ use crate::exec::events::{
     StepRecord, StepStatus,
 };
 use crate::host::{Host, HostMode};
-use crate::probes::{ProbeContext, ProbeOutcome};
+use crate::probes::{PositionStore, ProbeContext, ProbeOutcome, TailPosition};
 use crate::runbook::expr;
 use crate::runbook::model::{Action, ActionForm, Check, Runbook};
 use crate::runbook::value::is_template;
@@ -236,9 +236,50 @@ pub struct Executor<'a> {
     symptoms: Map<String, Value>,
     /// Statuses of the actions of a revert run.
     reverted: Vec<(String, StepStatus)>,
+    /// Saved read positions (`jsonl` with `incremental`); read-only in a dry run.
+    positions: Option<Positions<'a>>,
+}
+
+/// The ledger's read positions as the probes see them: a dry run reads them and saves none.
+enum Positions<'a> {
+    ReadWrite(&'a dyn PositionStore),
+    ReadOnly(&'a dyn PositionStore),
+}
+
+impl PositionStore for Positions<'_> {
+    fn load_positions(&self, reader: &str) -> Result<Vec<TailPosition>, String> {
+        match self {
+            Positions::ReadWrite(s) | Positions::ReadOnly(s) => s.load_positions(reader),
+        }
+    }
+
+    fn save_positions(&self, reader: &str, positions: &[TailPosition]) -> Result<(), String> {
+        match self {
+            Positions::ReadWrite(s) => s.save_positions(reader, positions),
+            Positions::ReadOnly(_) => Ok(()),
+        }
+    }
+}
+
+/// What a check's probe runs with: the host, a person at the terminal, saved positions.
+#[derive(Clone, Copy)]
+struct Probing<'x> {
+    host: &'x dyn Host,
+    interactive: bool,
+    positions: Option<&'x dyn PositionStore>,
+    runbook: &'x str,
 }
 
 impl<'a> Executor<'a> {
+    fn probing(&self) -> Probing<'_> {
+        Probing {
+            host: self.host,
+            interactive: self.opts.interactive,
+            positions: self.positions.as_ref().map(|p| p as &dyn PositionStore),
+            runbook: &self.rb.name,
+        }
+    }
+
     /// Prepare a run with resolved parameters (`params`: name → value) and the names of the
     /// secret ones.
     pub fn new(
@@ -291,6 +332,13 @@ impl<'a> Executor<'a> {
             causes,
             symptoms,
             reverted: Vec::new(),
+            positions: ledger.positions().map(|p| {
+                if host.mode() == HostMode::DryRun {
+                    Positions::ReadOnly(p)
+                } else {
+                    Positions::ReadWrite(p)
+                }
+            }),
         }
     }
 
@@ -480,15 +528,14 @@ impl<'a> Executor<'a> {
                     id: c.id.clone(),
                 });
             }
-            let host = self.host;
-            let interactive = self.opts.interactive;
+            let probing = self.probing();
             let results: Vec<(usize, StepRecord, Value)> =
                 futures::stream::iter(wave.iter().enumerate())
                     .map(|(i, c)| {
                         let (ctx, rctx) = (&ctx, &rctx);
                         async move {
                             let (step, view) =
-                                run_check(c, host, interactive, ctx, rctx, StepKind::Check).await;
+                                run_check(c, probing, ctx, rctx, StepKind::Check).await;
                             (i, step, view)
                         }
                     })
@@ -750,15 +797,8 @@ impl<'a> Executor<'a> {
                 id: id.clone(),
             });
             let (ctx, rctx) = (self.context(false), self.context(true));
-            let (step, view) = run_check(
-                check,
-                self.host,
-                self.opts.interactive,
-                &ctx,
-                &rctx,
-                StepKind::Verify,
-            )
-            .await;
+            let (step, view) =
+                run_check(check, self.probing(), &ctx, &rctx, StepKind::Verify).await;
             all_ok &= step.status == StepStatus::Ok;
             self.checks.insert(id.clone(), view);
             self.finish_step(step, None)?;
@@ -1032,8 +1072,7 @@ async fn execute_form(
 )]
 async fn run_check(
     c: &Check,
-    host: &dyn Host,
-    interactive: bool,
+    probing: Probing<'_>,
     ctx: &Value,
     rctx: &Value,
     kind: StepKind,
@@ -1098,10 +1137,13 @@ async fn run_check(
             );
         }
     };
+    let reader = format!("{}/{}", probing.runbook, c.id);
     let cx = ProbeContext {
-        host,
+        host: probing.host,
         timeout: c.timeout,
-        interactive,
+        interactive: probing.interactive,
+        positions: probing.positions,
+        reader: &reader,
     };
     let times = c.sample.map_or(1, |s| s.times.max(1));
     let every = c.sample.map_or(Duration::ZERO, |s| s.every);

@@ -15,6 +15,61 @@ pub struct ProbeContext<'a> {
     pub timeout: Duration,
     /// A person is at a terminal (the `manual` probe may ask).
     pub interactive: bool,
+    /// Where read positions live between runs (`jsonl` with `incremental`): the audit DB's
+    /// `tail_positions`. `None`: every run starts from the beginning.
+    pub positions: Option<&'a dyn PositionStore>,
+    /// Who reads (`runbook/check`): each reader of a file keeps its own position.
+    pub reader: &'a str,
+}
+
+impl<'a> ProbeContext<'a> {
+    /// A context with no saved positions.
+    #[must_use]
+    pub fn new(host: &'a dyn Host, timeout: Duration, interactive: bool) -> Self {
+        ProbeContext {
+            host,
+            timeout,
+            interactive,
+            positions: None,
+            reader: "probe",
+        }
+    }
+}
+
+/// Where a file was read to, and how to know it is still the same file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailPosition {
+    /// The path as globbed.
+    pub path: String,
+    /// Device of the file read.
+    pub dev: u64,
+    /// Inode of the file read.
+    pub inode: u64,
+    /// How many leading bytes the fingerprint covers (at most 4 KiB, never past `offset`).
+    pub fp_len: u64,
+    /// SHA-256 (hex) of those bytes.
+    pub fingerprint: String,
+    /// The offset after the last complete line read.
+    pub offset: u64,
+    /// The file's size when it was read.
+    pub size: u64,
+    /// Complete lines before `offset` since the file began (line numbers go on from here).
+    pub line: u64,
+}
+
+/// Saved read positions (implemented by the audit store).
+pub trait PositionStore: Send + Sync {
+    /// The positions `reader` saved, by path.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn load_positions(&self, reader: &str) -> Result<Vec<TailPosition>, String>;
+
+    /// Replace the positions of these paths for `reader`, in one transaction.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn save_positions(&self, reader: &str, positions: &[TailPosition]) -> Result<(), String>;
 }
 
 /// What a probe saw.

@@ -1,40 +1,49 @@
 //! `jsonl`: scan JSON-lines files like the seed's Python loop and `awk 'length > 1048576'`:
 //! counts lines, malformed JSON, oversized lines (streamed, never buffered whole) and invalid
-//! UTF-8; rotation-aware from saved positions when `incremental`.
+//! UTF-8, per file and in total; with `incremental`, reads only what is new since the last run
+//! and survives rotation.
 //!
 //! `top` (a jq path) counts the most frequent values (e.g. `.reason` of denied orders);
 //! `percentiles` (a jq path) computes p50/p90/p95/p99 of a numeric field (e.g. `.decision_ms`);
-//! `last` keeps the last N lines.
+//! `last` keeps the last N lines; `since` skips lines whose `timestamp`, `ts` or `time`
+//! (RFC 3339 or Unix seconds/ms) is older (lines without one are kept).
 //!
 //! `value` is `malformed + oversized`. A line is malformed unless it is exactly one JSON text
-//! by the grammar of RFC 8259 (see `json_strict`: any depth, any number size, duplicate keys
-//! allowed; a byte order mark is malformed). A line with invalid UTF-8 counts in
-//! `invalid_utf8` and in `malformed`; an empty (or blank) line counts in `lines` and `empty`;
+//! by the grammar of RFC 8259 (any depth, any number size, duplicate keys allowed; a byte
+//! order mark is malformed). A line with invalid UTF-8 counts in `invalid_utf8` and in
+//! `malformed`; an empty line counts in `lines` and `empty` (a line of spaces is malformed);
 //! a trailing `\r` is tolerated.
-//! `first_malformed` names up to 10 `{file, line, error}` (line numbers count from 1 in each
-//! file, files in sorted glob order). `top` is a list of `{value, count}`, most frequent first; `percentiles` is
-//! `{count, p50, p90, p95, p99}` (nearest rank). `since` skips lines whose `timestamp`, `ts` or
-//! `time` (RFC 3339 or Unix seconds/ms) is older; lines without one are kept. No file matching
-//! is an observation (`files: 0`).
+//! `first_malformed` names up to 10 `{file, line, error}` (line numbers from 1 in each file,
+//! files in sorted glob order). `top` is a list of `{value, count}`, most frequent first;
+//! `percentiles` is `{count, p50, p90, p95, p99}` (nearest rank). No file matching is an
+//! observation (`files: 0`).
 //!
-//! This version rescans whole files: `incremental` is accepted but `rotations` is not reported
-//! yet, and `file_positions` is each file's end offset.
+//! `incremental: true` keeps each file's position in the audit DB (`tail_positions`, one per
+//! runbook check): a file is known by device + inode + a checksum of its first bytes, and
+//! rename+create, copytruncate, truncation, delete+recreate and rewrite are each detected and
+//! counted in `rotations`; the rest of a rotated file is read to its end first. A last line
+//! without `\n` waits until it is complete. `file_positions` is each file's offset, like the
+//! seed's `tailer_stats.file_positions`.
 //!
-//! Result: `lines`, `empty`, `malformed`, `oversized`, `invalid_utf8`, `rotations`, `file_positions`,
-//! `files`, `top`, `percentiles`, `last`, `first_malformed`.
+//! Result: `lines`, `empty`, `malformed`, `oversized`, `invalid_utf8`, `rotations`,
+//! `file_positions`, `per_file` (`{path: {lines, empty, malformed, oversized, invalid_utf8,
+//! from, to, change, rest_of}}`), `files`, `incremental`, `top`, `percentiles`, `last`,
+//! `first_malformed`.
 
-use std::collections::{HashMap, VecDeque};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+mod scan;
+mod tail;
+
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::probes::json_strict::Validator;
-use crate::probes::{ProbeContext, ProbeOutcome, jq};
+use crate::probes::{ProbeContext, ProbeOutcome, TailPosition, jq};
 use crate::runbook::value::{DurationParam, Tpl};
+
+pub use scan::{Opts, Partial, Tally, scan};
+pub use tail::{Change, Read, read as read_incremental};
 
 /// Parameters of the `jsonl` probe.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -71,7 +80,9 @@ pub const FIELDS: &[&str] = &[
     "invalid_utf8",
     "rotations",
     "file_positions",
+    "per_file",
     "files",
+    "incremental",
     "top",
     "percentiles",
     "last",
@@ -80,274 +91,181 @@ pub const FIELDS: &[&str] = &[
 
 /// The seed's threshold for an oversized line.
 const DEFAULT_MAX_LINE_BYTES: u64 = 1_048_576;
-/// How many malformed lines are described in `first_malformed`.
-const FIRST_MALFORMED: usize = 10;
 /// How many values `top` lists.
 const TOP: usize = 10;
 
 /// Run the probe: the scan is blocking file I/O, so it runs on the blocking pool.
-pub async fn probe(params: JsonlParams, _cx: &ProbeContext<'_>) -> ProbeOutcome {
-    let scan = match Scan::from_params(&params) {
-        Ok(s) => s,
+pub async fn probe(params: JsonlParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
+    let opts = match opts(&params) {
+        Ok(o) => o,
         Err(e) => return ProbeOutcome::Error(e),
     };
+    let store = cx.positions.filter(|_| params.incremental == Some(true));
+    let saved = match store.map(|s| s.load_positions(cx.reader)).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(e) => return ProbeOutcome::Error(format!("cannot read saved positions: {e}")),
+    };
     let pattern = params.path.clone();
-    match tokio::task::spawn_blocking(move || scan.run(&pattern)).await {
-        Ok(Ok(m)) => ProbeOutcome::Observed(m),
-        Ok(Err(e)) => ProbeOutcome::Error(e),
-        Err(e) => ProbeOutcome::Error(format!("jsonl scan failed: {e}")),
+    let incremental = store.is_some();
+    let scanned =
+        tokio::task::spawn_blocking(move || scan_files(&pattern, &opts, incremental, &saved))
+            .await;
+    let (mut out, positions) = match scanned {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return ProbeOutcome::Error(e),
+        Err(e) => return ProbeOutcome::Error(format!("jsonl scan failed: {e}")),
+    };
+    if let Some(store) = store
+        && let Err(e) = store.save_positions(cx.reader, &positions)
+    {
+        return ProbeOutcome::Error(format!("cannot save positions: {e}"));
     }
+    out.insert("incremental".into(), json!(incremental));
+    ProbeOutcome::Observed(out)
 }
 
-/// What to look for, and the running totals.
-#[derive(Default)]
-struct Scan {
-    max_line_bytes: usize,
-    keep_last: usize,
-    top_path: Option<jq::Program>,
-    pct_path: Option<jq::Program>,
-    validator: Validator,
-    /// Lines with an older timestamp are skipped (`since`).
-    cutoff: Option<chrono::DateTime<chrono::Utc>>,
-    lines: u64,
-    empty: u64,
-    malformed: u64,
-    oversized: u64,
-    invalid_utf8: u64,
-    first_malformed: Vec<Value>,
-    last: VecDeque<Value>,
-    top: HashMap<String, u64>,
-    numbers: Vec<f64>,
-    jq_error: Option<String>,
+/// The scan options from the (rendered) params.
+///
+/// # Errors
+/// A parameter that was not rendered, or a jq path that does not compile.
+pub fn opts(p: &JsonlParams) -> Result<Opts, String> {
+    let max_line_bytes = match &p.max_line_bytes {
+        None => DEFAULT_MAX_LINE_BYTES,
+        Some(Tpl::Lit(n)) => *n,
+        Some(Tpl::Template(t)) => return Err(format!("`max_line_bytes` was not rendered: `{t}`")),
+    };
+    let keep_last = match &p.last {
+        None => 0,
+        Some(Tpl::Lit(n)) => *n as usize,
+        Some(Tpl::Template(t)) => return Err(format!("`last` was not rendered: `{t}`")),
+    };
+    let cutoff = match &p.since {
+        None => None,
+        Some(DurationParam::Fixed(d)) => {
+            let d = chrono::Duration::from_std(*d).map_err(|e| format!("`since`: {e}"))?;
+            Some(chrono::Utc::now() - d)
+        }
+        Some(DurationParam::Template(t)) => return Err(format!("`since` was not rendered: `{t}`")),
+    };
+    let program = |path: &Option<String>, what: &str| {
+        path.as_deref()
+            .map(jq::Program::new)
+            .transpose()
+            .map_err(|e| format!("`{what}`: {e}"))
+    };
+    Ok(Opts {
+        max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
+        keep_last,
+        top: program(&p.top, "top")?,
+        percentiles: program(&p.percentiles, "percentiles")?,
+        cutoff,
+    })
 }
 
-impl Scan {
-    fn from_params(p: &JsonlParams) -> Result<Self, String> {
-        let max_line_bytes = match &p.max_line_bytes {
-            None => DEFAULT_MAX_LINE_BYTES,
-            Some(Tpl::Lit(n)) => *n,
-            Some(Tpl::Template(t)) => {
-                return Err(format!("`max_line_bytes` was not rendered: `{t}`"));
+/// Scan every file the pattern names: whole, or from the saved positions. Returns the result
+/// fields and the positions to save.
+///
+/// # Errors
+/// A bad glob, a file that cannot be read, a jq runtime error.
+pub fn scan_files(
+    pattern: &str,
+    opts: &Opts,
+    incremental: bool,
+    saved: &[TailPosition],
+) -> Result<(Map<String, Value>, Vec<TailPosition>), String> {
+    let paths = expand(pattern)?;
+    let mut total = Tally::default();
+    let mut first_malformed = Vec::new();
+    let mut positions = Map::new();
+    let mut per_file = Map::new();
+    let mut rotations = 0u64;
+    let mut save = Vec::new();
+    let mut note_malformed = |file: &str, first_line: u64, t: &Tally| {
+        for (n, msg) in &t.first_malformed {
+            if first_malformed.len() < scan::FIRST_MALFORMED {
+                first_malformed.push(json!({ "file": file, "line": first_line + n - 1, "error": msg }));
             }
-        };
-        let keep_last = match &p.last {
-            None => 0,
-            Some(Tpl::Lit(n)) => *n as usize,
-            Some(Tpl::Template(t)) => return Err(format!("`last` was not rendered: `{t}`")),
-        };
-        let cutoff = match &p.since {
-            None => None,
-            Some(DurationParam::Fixed(d)) => {
-                let d = chrono::Duration::from_std(*d).map_err(|e| format!("`since`: {e}"))?;
-                Some(chrono::Utc::now() - d)
+        }
+    };
+    for path in &paths {
+        let name = path.display().to_string();
+        let cannot = |e: std::io::Error| format!("cannot read `{name}`: {e}");
+        let mut entry = Map::new();
+        if incremental {
+            let last = saved.iter().find(|p| p.path == name);
+            let r = tail::read(path, last, opts).map_err(cannot)?;
+            if r.change.is_rotation() {
+                rotations += 1;
             }
-            Some(DurationParam::Template(t)) => {
-                return Err(format!("`since` was not rendered: `{t}`"));
+            if let Some((old, rest)) = r.rest {
+                let old_name = old.display().to_string();
+                let first = last.map_or(1, |s| s.line + 1);
+                note_malformed(&old_name, first, &rest);
+                entry.insert("rest_of".into(), json!({
+                    "path": old_name,
+                    "lines": rest.lines,
+                    "malformed": rest.malformed,
+                    "oversized": rest.oversized,
+                }));
+                total.merge_counts(rest, opts.keep_last);
             }
-        };
-        Ok(Scan {
-            max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
-            keep_last,
-            top_path: p
-                .top
-                .as_deref()
-                .map(jq::Program::new)
-                .transpose()
-                .map_err(|e| format!("`top`: {e}"))?,
-            pct_path: p
-                .percentiles
-                .as_deref()
-                .map(jq::Program::new)
-                .transpose()
-                .map_err(|e| format!("`percentiles`: {e}"))?,
-            cutoff,
-            ..Scan::default()
-        })
+            note_malformed(&name, r.first_line, &r.tally);
+            counts(&mut entry, &r.tally);
+            entry.insert("from".into(), json!(r.from));
+            entry.insert("to".into(), json!(r.position.offset));
+            entry.insert("change".into(), json!(r.change.name()));
+            positions.insert(name.clone(), json!(r.position.offset));
+            total.merge_counts(r.tally, opts.keep_last);
+            save.push(r.position);
+        } else {
+            let file = std::fs::File::open(path).map_err(cannot)?;
+            let len = file.metadata().map_err(cannot)?.len();
+            let (t, end) = scan(&file, 0, len, u64::MAX, Partial::Count, opts).map_err(cannot)?;
+            note_malformed(&name, 1, &t);
+            counts(&mut entry, &t);
+            entry.insert("from".into(), json!(0));
+            entry.insert("to".into(), json!(end));
+            positions.insert(name.clone(), json!(end));
+            total.merge_counts(t, opts.keep_last);
+        }
+        per_file.insert(name, Value::Object(entry));
     }
+    if let Some(e) = total.jq_error.take() {
+        return Err(e);
+    }
+    let mut m = Map::new();
+    m.insert("value".into(), json!(total.malformed + total.oversized));
+    m.insert("files".into(), json!(paths.len()));
+    counts(&mut m, &total);
+    m.insert("rotations".into(), json!(rotations));
+    m.insert("first_malformed".into(), Value::Array(first_malformed));
+    m.insert("file_positions".into(), Value::Object(positions));
+    m.insert("per_file".into(), Value::Object(per_file));
+    if opts.keep_last > 0 {
+        m.insert("last".into(), Value::Array(total.last.into()));
+    }
+    if opts.top.is_some() {
+        let mut top: Vec<(String, u64)> = total.top.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let top: Vec<Value> = top
+            .into_iter()
+            .take(TOP)
+            .map(|(value, count)| json!({ "value": value, "count": count }))
+            .collect();
+        m.insert("top".into(), Value::Array(top));
+    }
+    if opts.percentiles.is_some() {
+        m.insert("percentiles".into(), percentiles(&mut total.numbers));
+    }
+    Ok((m, save))
+}
 
-    fn run(mut self, pattern: &str) -> Result<Map<String, Value>, String> {
-        let paths = expand(pattern)?;
-        let mut positions = Map::new();
-        for path in &paths {
-            let file =
-                File::open(path).map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
-            let name = path.display().to_string();
-            let end = self
-                .read(BufReader::with_capacity(64 * 1024, file), &name)
-                .map_err(|e| format!("cannot read `{name}`: {e}"))?;
-            positions.insert(name, json!(end));
-        }
-        if let Some(e) = self.jq_error {
-            return Err(e);
-        }
-        let mut m = Map::new();
-        m.insert("value".into(), json!(self.malformed + self.oversized));
-        m.insert("files".into(), json!(paths.len()));
-        m.insert("lines".into(), json!(self.lines));
-        m.insert("empty".into(), json!(self.empty));
-        m.insert("malformed".into(), json!(self.malformed));
-        m.insert("oversized".into(), json!(self.oversized));
-        m.insert("invalid_utf8".into(), json!(self.invalid_utf8));
-        m.insert("first_malformed".into(), Value::Array(self.first_malformed));
-        m.insert("file_positions".into(), Value::Object(positions));
-        if self.keep_last > 0 {
-            m.insert("last".into(), Value::Array(self.last.into()));
-        }
-        if self.top_path.is_some() {
-            let mut top: Vec<(String, u64)> = self.top.into_iter().collect();
-            top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let top: Vec<Value> = top
-                .into_iter()
-                .take(TOP)
-                .map(|(value, count)| json!({ "value": value, "count": count }))
-                .collect();
-            m.insert("top".into(), Value::Array(top));
-        }
-        if self.pct_path.is_some() {
-            m.insert("percentiles".into(), percentiles(&mut self.numbers));
-        }
-        Ok(m)
-    }
-
-    /// Stream one file; an oversized line is skipped to its `\n`, never held whole. A line
-    /// that lies within one buffer is checked in place; only a line split across two reads is
-    /// copied. Returns the bytes read (the end position).
-    fn read(&mut self, mut reader: impl BufRead, file: &str) -> std::io::Result<u64> {
-        let max = self.max_line_bytes;
-        let mut line: Vec<u8> = Vec::new();
-        let mut over = false;
-        let mut pos = 0u64;
-        let mut number = 0u64;
-        loop {
-            let chunk = reader.fill_buf()?;
-            if chunk.is_empty() {
-                if over || !line.is_empty() {
-                    self.line(&line, over, file, number + 1);
-                }
-                return Ok(pos);
-            }
-            let mut start = 0;
-            while let Some(i) = memchr::memchr(b'\n', &chunk[start..]) {
-                let piece = &chunk[start..start + i];
-                number += 1;
-                if over || line.len() + piece.len() > max {
-                    self.line(&[], true, file, number);
-                } else if line.is_empty() {
-                    self.line(piece, false, file, number);
-                } else {
-                    line.extend_from_slice(piece);
-                    self.line(&line, false, file, number);
-                }
-                line.clear();
-                over = false;
-                start += i + 1;
-            }
-            let rest = &chunk[start..];
-            if !over {
-                if line.len() + rest.len() > max {
-                    over = true;
-                    line = Vec::new();
-                } else {
-                    line.extend_from_slice(rest);
-                }
-            }
-            let used = chunk.len();
-            reader.consume(used);
-            pos += used as u64;
-        }
-    }
-
-    /// One line; `number` counts from 1 within `file`.
-    fn line(&mut self, raw: &[u8], oversized: bool, file: &str, number: u64) {
-        self.lines += 1;
-        if oversized {
-            self.oversized += 1;
-            self.remember_last(json!(format!(
-                "<oversized line over {} bytes>",
-                self.max_line_bytes
-            )));
-            return;
-        }
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => t,
-            Err(e) => {
-                self.invalid_utf8 += 1;
-                self.malformed(
-                    file,
-                    number,
-                    &format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                );
-                self.remember_last(json!(String::from_utf8_lossy(raw)));
-                return;
-            }
-        };
-        if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
-            self.empty += 1;
-            return;
-        }
-        if let Err(e) = self.validator.validate(raw) {
-            self.malformed(file, number, &e.to_string());
-            self.remember_last(json!(text));
-            return;
-        }
-        let wants_value = self.keep_last > 0
-            || self.cutoff.is_some()
-            || (self.jq_error.is_none() && (self.top_path.is_some() || self.pct_path.is_some()));
-        if !wants_value {
-            return;
-        }
-        // Valid JSON that serde_json will not build (deeper than 128, a number beyond f64, a
-        // lone surrogate) still counts as valid; it only has no value to look into.
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            self.remember_last(json!(text));
-            return;
-        };
-        if let Some(cutoff) = self.cutoff
-            && timestamp(&value).is_some_and(|t| t < cutoff)
-        {
-            return;
-        }
-        if self.jq_error.is_none() {
-            if let Some(path) = &self.top_path {
-                match path.eval(&value) {
-                    Ok(Value::Null) => {}
-                    Ok(Value::String(s)) => *self.top.entry(s).or_default() += 1,
-                    Ok(v) => *self.top.entry(v.to_string()).or_default() += 1,
-                    Err(e) => self.jq_error = Some(format!("`top`: {e}")),
-                }
-            }
-            if let Some(path) = &self.pct_path {
-                match path.eval(&value) {
-                    Ok(v) => {
-                        if let Some(x) = v.as_f64() {
-                            self.numbers.push(x);
-                        }
-                    }
-                    Err(e) => self.jq_error = Some(format!("`percentiles`: {e}")),
-                }
-            }
-        }
-        self.remember_last(value);
-    }
-
-    fn malformed(&mut self, file: &str, line: u64, error: &str) {
-        self.malformed += 1;
-        if self.first_malformed.len() < FIRST_MALFORMED {
-            self.first_malformed
-                .push(json!({ "file": file, "line": line, "error": error }));
-        }
-    }
-
-    fn remember_last(&mut self, v: Value) {
-        if self.keep_last == 0 {
-            return;
-        }
-        if self.last.len() == self.keep_last {
-            self.last.pop_front();
-        }
-        self.last.push_back(v);
-    }
+fn counts(m: &mut Map<String, Value>, t: &Tally) {
+    m.insert("lines".into(), json!(t.lines));
+    m.insert("empty".into(), json!(t.empty));
+    m.insert("malformed".into(), json!(t.malformed));
+    m.insert("oversized".into(), json!(t.oversized));
+    m.insert("invalid_utf8".into(), json!(t.invalid_utf8));
 }
 
 /// The files a path or glob names, sorted; none is not an error (`files: 0`).
@@ -362,22 +280,6 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>, String> {
     }
     out.sort();
     Ok(out)
-}
-
-/// A line's time from `timestamp`, `ts` or `time`: RFC 3339 text or Unix seconds (or ms).
-fn timestamp(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    let t = ["timestamp", "ts", "time"].iter().find_map(|k| v.get(k))?;
-    match t {
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|d| d.with_timezone(&chrono::Utc)),
-        Value::Number(n) => {
-            let x = n.as_f64()?;
-            let ms = if x > 1e12 { x } else { x * 1000.0 };
-            chrono::DateTime::from_timestamp_millis(ms as i64)
-        }
-        _ => None,
-    }
 }
 
 /// p50/p90/p95/p99 by nearest rank, and how many numbers there were.

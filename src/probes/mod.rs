@@ -25,5 +25,5 @@ pub mod tcp;
 pub mod time_sync;
 pub mod tls_cert;
 
-pub use context::{ProbeContext, ProbeOutcome};
+pub use context::{PositionStore, ProbeContext, ProbeOutcome, TailPosition};
 pub use probe_kind::{COMMON_FIELDS, ProbeKind, SAMPLE_FIELDS};
