@@ -103,7 +103,7 @@ probes! {
     Prometheus => prometheus::PrometheusParams, validate = "yes";
     Jsonl => jsonl::JsonlParams;
     Tcp => tcp::TcpParams;
-    Dns => dns::DnsParams;
+    Dns => dns::DnsParams, validate = "yes";
     File => file::FileParams;
     System => system::SystemParams;
     Process => process::ProcessParams, validate = "yes";
