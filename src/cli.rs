@@ -138,6 +138,16 @@ pub enum Command {
         /// Print help; with a probe kind (`--help KIND`), the probe's documentation.
         #[arg(short = 'h', long)]
         help: bool,
+        /// `jsonl` only: keep watching the files and print one JSON line of counts per
+        /// interval, like `tail -F` (with `--with incremental=true`, from the saved positions).
+        #[arg(long)]
+        follow: bool,
+        /// With `--follow`: how often to report.
+        #[arg(long, default_value = "5s", requires = "follow")]
+        interval: String,
+        /// With `--follow`: stop after this many reports.
+        #[arg(long, requires = "follow")]
+        count: Option<u64>,
     },
     /// Past runs, newest first.
     #[command(after_help = "Example:\n  runbook history --runbook service-down --limit 20")]

@@ -39,7 +39,16 @@ pub fn run(cli: Cli) -> u8 {
             doc,
             timeout,
             help,
-        } => probe::run(&ctx, kind.as_deref(), &with, doc || help, &timeout),
+            follow,
+            interval,
+            count,
+        } => {
+            if follow {
+                probe::follow(&ctx, kind.as_deref(), &with, &interval, count)
+            } else {
+                probe::run(&ctx, kind.as_deref(), &with, doc || help, &timeout)
+            }
+        }
         Command::Tick { dry_run, yes, now } => tick::run(&ctx, dry_run, yes, now.as_deref()),
         Command::History { runbook, limit } => history::run(&ctx, runbook.as_deref(), limit),
         Command::Show { run } => show::run(&ctx, &run),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::commands::Ctx;
 use crate::exit;
 use crate::host::RealHost;
-use crate::probes::{ProbeContext, ProbeKind, ProbeOutcome};
+use crate::probes::{ProbeContext, ProbeKind, ProbeOutcome, jsonl};
 use crate::runbook::value::parse_duration;
 
 /// Run the verb. `doc` prints the probe's documentation; with no `kind`, the verb's help.
@@ -43,19 +43,10 @@ pub fn run(ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &
             return exit::INVALID;
         }
     };
-    let mut params = Map::new();
-    for w in with {
-        let Some((k, v)) = w.split_once('=') else {
-            eprintln!("error: `--with {w}`: write `--with key=value`");
-            return exit::INVALID;
-        };
-        // Values are YAML: `8001` is a number, `true` a bool, `[a, b]` a list, else a string.
-        let value = serde_saphyr::from_str::<Value>(v)
-            .ok()
-            .filter(|x| !x.is_null() || v.trim() == "null")
-            .unwrap_or_else(|| Value::String(v.to_owned()));
-        params.insert(k.to_owned(), value);
-    }
+    let params = match parse_with(with) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,7 +75,9 @@ pub fn run(ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &
         host: &host,
         timeout,
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
-        positions: store.as_ref().map(|s| s as &dyn crate::probes::PositionStore),
+        positions: store
+            .as_ref()
+            .map(|s| s as &dyn crate::probes::PositionStore),
         reader: "probe",
     };
     let with = Value::Object(params);
@@ -113,4 +106,97 @@ pub fn run(ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &
     let _ = serde_json::to_writer_pretty(&mut out, &doc);
     let _ = writeln!(out);
     code
+}
+
+/// `--with k=v` pairs as a params map. Values are YAML: `8001` is a number, `true` a bool,
+/// `[a, b]` a list, else a string.
+fn parse_with(with: &[String]) -> Result<Map<String, Value>, u8> {
+    let mut params = Map::new();
+    for w in with {
+        let Some((k, v)) = w.split_once('=') else {
+            eprintln!("error: `--with {w}`: write `--with key=value`");
+            return Err(exit::INVALID);
+        };
+        let value = serde_saphyr::from_str::<Value>(v)
+            .ok()
+            .filter(|x| !x.is_null() || v.trim() == "null")
+            .unwrap_or_else(|| Value::String(v.to_owned()));
+        params.insert(k.to_owned(), value);
+    }
+    Ok(params)
+}
+
+/// `runbook probe jsonl --follow`: one JSON line of counts per interval, until stopped or
+/// `count` reports.
+pub fn follow(
+    ctx: &Ctx,
+    kind: Option<&str>,
+    with: &[String],
+    interval: &str,
+    count: Option<u64>,
+) -> u8 {
+    if kind != Some("jsonl") {
+        eprintln!("error: `--follow` is for the `jsonl` probe");
+        return exit::INVALID;
+    }
+    let interval = match parse_duration(interval) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => {
+            eprintln!("error: --interval must be more than 0");
+            return exit::INVALID;
+        }
+        Err(e) => {
+            eprintln!("error: --interval: {e}");
+            return exit::INVALID;
+        }
+    };
+    let params = match parse_with(with) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let params: jsonl::JsonlParams = match serde_json::from_value(Value::Object(params)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: jsonl parameters: {e}");
+            return exit::INVALID;
+        }
+    };
+    let opts = match jsonl::opts(&params) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    let store = if params.incremental == Some(true) {
+        match crate::audit::AuditStore::open(&ctx.db) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: `incremental` keeps positions in the audit DB: {e}");
+                return exit::FAULT;
+            }
+        }
+    } else {
+        None
+    };
+    let f = jsonl::Follow {
+        pattern: params.path.clone(),
+        opts,
+        interval,
+        count,
+        store: store
+            .as_ref()
+            .map(|s| (s as &dyn crate::probes::PositionStore, "probe")),
+    };
+    let mut out = std::io::stdout().lock();
+    match jsonl::follow(&f, |m| {
+        let _ = writeln!(out, "{}", Value::Object(m));
+        let _ = out.flush();
+    }) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAULT
+        }
+    }
 }

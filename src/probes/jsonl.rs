@@ -30,6 +30,7 @@
 //! from, to, change, rest_of}}`), `files`, `incremental`, `top`, `percentiles`, `last`,
 //! `first_malformed`.
 
+mod follow;
 mod scan;
 mod tail;
 
@@ -42,6 +43,7 @@ use serde_json::{Map, Value, json};
 use crate::probes::{ProbeContext, ProbeOutcome, TailPosition, jq};
 use crate::runbook::value::{DurationParam, Tpl};
 
+pub use follow::{Follow, follow};
 pub use scan::{Opts, Partial, Tally, scan};
 pub use tail::{Change, Read, read as read_incremental};
 
@@ -108,8 +110,7 @@ pub async fn probe(params: JsonlParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
     let pattern = params.path.clone();
     let incremental = store.is_some();
     let scanned =
-        tokio::task::spawn_blocking(move || scan_files(&pattern, &opts, incremental, &saved))
-            .await;
+        tokio::task::spawn_blocking(move || scan_files(&pattern, &opts, incremental, &saved)).await;
     let (mut out, positions) = match scanned {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return ProbeOutcome::Error(e),
@@ -183,7 +184,8 @@ pub fn scan_files(
     let mut note_malformed = |file: &str, first_line: u64, t: &Tally| {
         for (n, msg) in &t.first_malformed {
             if first_malformed.len() < scan::FIRST_MALFORMED {
-                first_malformed.push(json!({ "file": file, "line": first_line + n - 1, "error": msg }));
+                first_malformed
+                    .push(json!({ "file": file, "line": first_line + n - 1, "error": msg }));
             }
         }
     };
@@ -201,12 +203,15 @@ pub fn scan_files(
                 let old_name = old.display().to_string();
                 let first = last.map_or(1, |s| s.line + 1);
                 note_malformed(&old_name, first, &rest);
-                entry.insert("rest_of".into(), json!({
-                    "path": old_name,
-                    "lines": rest.lines,
-                    "malformed": rest.malformed,
-                    "oversized": rest.oversized,
-                }));
+                entry.insert(
+                    "rest_of".into(),
+                    json!({
+                        "path": old_name,
+                        "lines": rest.lines,
+                        "malformed": rest.malformed,
+                        "oversized": rest.oversized,
+                    }),
+                );
                 total.merge_counts(rest, opts.keep_last);
             }
             note_malformed(&name, r.first_line, &r.tally);

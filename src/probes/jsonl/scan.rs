@@ -148,7 +148,13 @@ pub fn scan(
     }
     let span = (to - from) / workers as u64;
     let bounds: Vec<u64> = (0..=workers as u64)
-        .map(|k| if k == workers as u64 { to } else { from + k * span })
+        .map(|k| {
+            if k == workers as u64 {
+                to
+            } else {
+                from + k * span
+            }
+        })
         .collect();
     let results: Vec<io::Result<(Tally, u64)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
@@ -207,7 +213,11 @@ impl<'o> Worker<'o> {
         partial: Partial,
     ) -> io::Result<u64> {
         let max = self.opts.max_line_bytes;
-        let mut buf = vec![0u8; BUF.min(usize::try_from(limit.saturating_sub(start)).unwrap_or(BUF)).max(1)];
+        let mut buf = vec![
+            0u8;
+            BUF.min(usize::try_from(limit.saturating_sub(start)).unwrap_or(BUF))
+                .max(1)
+        ];
         let mut pos = start;
         // Skip the tail of a line that began before `start`.
         let mut skipping = false;
@@ -322,7 +332,11 @@ impl<'o> Worker<'o> {
             Ok(text) => text,
             Err(e) => {
                 t.invalid_utf8 += 1;
-                malformed(t, number, format!("invalid UTF-8 at byte {}", e.valid_up_to()));
+                malformed(
+                    t,
+                    number,
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                );
                 if keep > 0 {
                     remember(&mut t.last, keep, json!(String::from_utf8_lossy(raw)));
                 }
@@ -451,19 +465,31 @@ mod tests {
         let (whole, end) = scan(&f, 0, len, u64::MAX, Partial::Count, &o).unwrap();
         assert_eq!(end, len);
         assert_eq!(
-            (whole.lines, whole.empty, whole.malformed, whole.oversized, whole.invalid_utf8),
+            (
+                whole.lines,
+                whole.empty,
+                whole.malformed,
+                whole.oversized,
+                whole.invalid_utf8
+            ),
             (9, 1, 3, 1, 1)
         );
         for cut in 1..len {
-            let mut a = Worker::new(&o);
-            let ea = a.run(&f, 0, false, cut, u64::MAX, Partial::Count).unwrap();
-            let mut b = Worker::new(&o);
-            let eb = b.run(&f, cut, true, len, u64::MAX, Partial::Count).unwrap();
-            let mut t = a.tally;
-            t.merge(b.tally, 0);
+            let mut head = Worker::new(&o);
+            let ea = head.run(&f, 0, false, cut, u64::MAX, Partial::Count).unwrap();
+            let mut tail = Worker::new(&o);
+            let eb = tail.run(&f, cut, true, len, u64::MAX, Partial::Count).unwrap();
+            let mut t = head.tally;
+            t.merge(tail.tally, 0);
             assert_eq!(
                 (t.lines, t.empty, t.malformed, t.oversized, t.invalid_utf8),
-                (whole.lines, whole.empty, whole.malformed, whole.oversized, whole.invalid_utf8),
+                (
+                    whole.lines,
+                    whole.empty,
+                    whole.malformed,
+                    whole.oversized,
+                    whole.invalid_utf8
+                ),
                 "split at {cut}"
             );
             assert_eq!(t.first_malformed, whole.first_malformed, "split at {cut}");
