@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::config::DbConfig;
-use crate::probes::TailPosition;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -21,6 +20,7 @@ use crate::audit::redact::{redact, redact_str};
 use crate::exec::events::{
     Ledger, LedgerError, NewRevert, Outcome, RevertRow, RevertState, RunInfo, StepRecord,
 };
+use crate::probes::TailPosition;
 
 /// A failure of the audit store.
 #[derive(Debug, thiserror::Error)]

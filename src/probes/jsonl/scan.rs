@@ -476,9 +476,13 @@ mod tests {
         );
         for cut in 1..len {
             let mut head = Worker::new(&o);
-            let ea = head.run(&f, 0, false, cut, u64::MAX, Partial::Count).unwrap();
+            let ea = head
+                .run(&f, 0, false, cut, u64::MAX, Partial::Count)
+                .unwrap();
             let mut tail = Worker::new(&o);
-            let eb = tail.run(&f, cut, true, len, u64::MAX, Partial::Count).unwrap();
+            let eb = tail
+                .run(&f, cut, true, len, u64::MAX, Partial::Count)
+                .unwrap();
             let mut t = head.tally;
             t.merge(tail.tally, 0);
             assert_eq!(

@@ -63,7 +63,10 @@ impl Change {
     /// A rotation (counted in `rotations`).
     #[must_use]
     pub fn is_rotation(self) -> bool {
-        matches!(self, Change::Truncated | Change::Rewritten | Change::Replaced)
+        matches!(
+            self,
+            Change::Truncated | Change::Rewritten | Change::Replaced
+        )
     }
 }
 
