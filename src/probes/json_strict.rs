@@ -64,8 +64,22 @@ impl Validator {
     /// # Errors
     /// The first place where the grammar does not hold.
     pub fn validate(&mut self, text: &[u8]) -> Result<(), SyntaxError> {
+        self.check(text).map(|_| ())
+    }
+
+    /// Like [`Validator::validate`], and say whether the text is all ASCII (`Ok(true)`): then
+    /// it is valid UTF-8 without looking again. (Outside strings, a byte over 0x7F is a
+    /// syntax error anyway; inside them the fast path notes any.)
+    ///
+    /// # Errors
+    /// The first place where the grammar does not hold.
+    pub fn check(&mut self, text: &[u8]) -> Result<bool, SyntaxError> {
         self.stack.clear();
-        let mut p = Parser { b: text, i: 0 };
+        let mut p = Parser {
+            b: text,
+            i: 0,
+            high: 0,
+        };
         if text.starts_with(b"\xEF\xBB\xBF") {
             return Err(p.err("byte order mark"));
         }
@@ -106,7 +120,7 @@ impl Validator {
             loop {
                 p.ws();
                 match (self.stack.last(), p.peek()) {
-                    (None, None) => return Ok(()),
+                    (None, None) => return Ok(p.high & HIGHS == 0),
                     (None, Some(_)) => return Err(p.err("trailing characters")),
                     (Some(_), None) => return Err(p.err("unexpected end, unclosed container")),
                     (Some(b'{'), Some(b',')) => {
@@ -136,6 +150,23 @@ impl Validator {
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
+    /// Every string byte seen, OR-ed: a high bit set means a non-ASCII byte.
+    high: u64,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is `"`, `\\` or below 0x20 — exact for the lowest such
+/// byte (the usual has-zero-byte trick; a borrow can only mark bytes above a true one).
+#[inline]
+fn stop_bytes(x: u64) -> u64 {
+    let quote = x ^ (ONES * u64::from(b'"'));
+    let slash = x ^ (ONES * u64::from(b'\\'));
+    let zq = quote.wrapping_sub(ONES) & !quote;
+    let zs = slash.wrapping_sub(ONES) & !slash;
+    let ctl = x.wrapping_sub(ONES * 0x20) & !x;
+    (zq | zs | ctl) & HIGHS
 }
 
 impl Parser<'_> {
@@ -179,11 +210,29 @@ impl Parser<'_> {
     fn string(&mut self) -> Result<(), SyntaxError> {
         self.i += 1;
         loop {
-            // Fast path: skip ordinary bytes (UTF-8 continuation bytes included).
+            // Fast path: skip ordinary bytes (UTF-8 continuation bytes included), eight at a
+            // time, then one at a time to the stop.
+            while let Some(w) = self
+                .b
+                .get(self.i..self.i + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            {
+                let x = u64::from_le_bytes(w);
+                // The window may reach past the string's end: a high byte there is either in
+                // another string of the line or a syntax error, so noting it is harmless.
+                self.high |= x;
+                let stops = stop_bytes(x);
+                if stops != 0 {
+                    self.i += (stops.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
             while let Some(&c) = self.b.get(self.i) {
                 if STRING_STOP[c as usize] {
                     break;
                 }
+                self.high |= u64::from(c);
                 self.i += 1;
             }
             match self.peek() {

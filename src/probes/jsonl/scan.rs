@@ -328,34 +328,39 @@ impl<'o> Worker<'o> {
             t.empty += 1;
             return;
         }
-        let text = match std::str::from_utf8(raw) {
-            Ok(text) => text,
-            Err(e) => {
-                t.invalid_utf8 += 1;
-                malformed(
-                    t,
-                    number,
-                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                );
-                if keep > 0 {
-                    remember(&mut t.last, keep, json!(String::from_utf8_lossy(raw)));
-                }
-                return;
-            }
+        // Validate first: an all-ASCII valid line needs no UTF-8 pass (the common case).
+        let checked = self.validator.check(raw);
+        let utf8 = match checked {
+            Ok(true) => Ok(()),
+            _ => std::str::from_utf8(raw).map(|_| ()),
         };
-        if let Err(e) = self.validator.validate(raw) {
+        if let Err(e) = utf8 {
+            t.invalid_utf8 += 1;
+            malformed(
+                t,
+                number,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            );
+            if keep > 0 {
+                remember(&mut t.last, keep, json!(String::from_utf8_lossy(raw)));
+            }
+            return;
+        }
+        // Valid UTF-8 from here on (`from_utf8_lossy` borrows; it only runs when needed).
+        if let Err(e) = checked {
             malformed(t, number, e.to_string());
             if keep > 0 {
-                remember(&mut t.last, keep, json!(text));
+                remember(&mut t.last, keep, json!(String::from_utf8_lossy(raw)));
             }
             return;
         }
         if !self.opts.wants_values() {
             return;
         }
+        let text = String::from_utf8_lossy(raw);
         // Valid JSON that serde_json will not build (deeper than 128, a number beyond f64, a
         // lone surrogate) still counts as valid; it only has no value to look into.
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
             if keep > 0 {
                 remember(&mut t.last, keep, json!(text));
             }
