@@ -116,7 +116,7 @@ DB=$TMP/positions.db
 "$BIN" --db "$DB" probe jsonl --with path="$EVENTS" --with incremental=true >/dev/null
 NO_COLOR=1 hyperfine --shell=none -N --warmup 2 --runs 20 --export-json "$TMP/inc.json" \
   -n "incremental re-scan (process)" "$BIN --db $DB probe jsonl --with path=$EVENTS --with incremental=true" \
-  2>&1 | grep -E 'Time|Range'
+  2>&1 | grep -v '^ *$'
 INC_PROBE_MS=$("$BIN" --db "$DB" probe jsonl --with path="$EVENTS" --with incremental=true \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["duration_ms"], d["result"]["lines"])')
 

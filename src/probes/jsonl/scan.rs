@@ -16,6 +16,7 @@ use std::os::unix::fs::FileExt;
 
 use serde_json::{Value, json};
 
+use super::quantiles::Numbers;
 use crate::probes::jq;
 use crate::probes::json_strict::Validator;
 
@@ -72,8 +73,8 @@ pub struct Tally {
     pub last: VecDeque<Value>,
     /// Counts of `top` values.
     pub top: HashMap<String, u64>,
-    /// Numbers for `percentiles`.
-    pub numbers: Vec<f64>,
+    /// Numbers for `percentiles` (bounded memory).
+    pub numbers: Numbers,
     /// The first jq runtime error.
     pub jq_error: Option<String>,
 }
@@ -105,7 +106,7 @@ impl Tally {
         for (k, n) in later.top {
             *self.top.entry(k).or_default() += n;
         }
-        self.numbers.extend(later.numbers);
+        self.numbers.merge(later.numbers);
         if self.jq_error.is_none() {
             self.jq_error = later.jq_error;
         }
@@ -245,7 +246,9 @@ impl<'o> Worker<'o> {
             if n == 0 {
                 // End of file (or of `limit`).
                 if skipping {
-                    return Ok(limit.min(pos));
+                    // The whole slice lies inside a line an earlier worker owns: that worker
+                    // says where reading ended (with `Partial::Leave`, at the line's start).
+                    return Ok(0);
                 }
                 if (over || !carry.is_empty()) && partial == Partial::Count {
                     number += 1;
