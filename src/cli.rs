@@ -148,6 +148,9 @@ pub enum Command {
         /// With `--follow`: stop after this many reports.
         #[arg(long, requires = "follow")]
         count: Option<u64>,
+        /// With `--follow`: poll the files instead of inotify (for network filesystems).
+        #[arg(long, requires = "follow")]
+        poll: bool,
     },
     /// Past runs, newest first.
     #[command(after_help = "Example:\n  runbook history --runbook service-down --limit 20")]

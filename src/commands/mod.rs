@@ -42,9 +42,10 @@ pub fn run(cli: Cli) -> u8 {
             follow,
             interval,
             count,
+            poll,
         } => {
             if follow {
-                probe::follow(&ctx, kind.as_deref(), &with, &interval, count)
+                probe::follow(&ctx, kind.as_deref(), &with, &interval, count, poll)
             } else {
                 probe::run(&ctx, kind.as_deref(), &with, doc || help, &timeout)
             }

@@ -134,6 +134,7 @@ pub fn follow(
     with: &[String],
     interval: &str,
     count: Option<u64>,
+    poll: bool,
 ) -> u8 {
     if kind != Some("jsonl") {
         eprintln!("error: `--follow` is for the `jsonl` probe");
@@ -187,6 +188,7 @@ pub fn follow(
         store: store
             .as_ref()
             .map(|s| (s as &dyn crate::probes::PositionStore, "probe")),
+        poll,
     };
     let mut out = std::io::stdout().lock();
     match jsonl::follow(&f, |m| {

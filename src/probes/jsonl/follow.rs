@@ -35,6 +35,9 @@ pub struct Follow<'a> {
     pub count: Option<u64>,
     /// Saved positions (`incremental`), and who reads.
     pub store: Option<(&'a dyn PositionStore, &'a str)>,
+    /// Poll instead of inotify (network filesystems deliver no inotify events for writes
+    /// made on another machine).
+    pub poll: bool,
 }
 
 /// The directory to watch: the pattern's longest leading part without glob characters.
@@ -71,7 +74,12 @@ pub fn follow(f: &Follow<'_>, mut report: impl FnMut(Map<String, Value>)) -> Res
         RecursiveMode::NonRecursive
     };
     // Kept alive for the whole follow; dropping it stops the events.
-    let (_watcher, backend): (Box<dyn Watcher>, &str) = match watcher(tx.clone(), &dir, recursive) {
+    let native = if f.poll {
+        Err(notify::Error::generic("polling asked for"))
+    } else {
+        watcher(tx.clone(), &dir, recursive)
+    };
+    let (_watcher, backend): (Box<dyn Watcher>, &str) = match native {
         Ok(w) => (w, "inotify"),
         Err(e) => {
             let mut w = notify::PollWatcher::new(

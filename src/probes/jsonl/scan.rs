@@ -13,6 +13,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
@@ -24,6 +26,10 @@ use crate::probes::json_strict::Validator;
 const BUF: usize = 1 << 20;
 /// A range smaller than this is not split.
 const SPLIT_MIN: u64 = 8 << 20;
+/// The size of a slice a thread takes at a time.
+const SLICE: u64 = 16 << 20;
+/// At most this many slices (their tallies wait in memory until merged).
+const MAX_SLICES: usize = 256;
 /// How many malformed lines are described.
 pub const FIRST_MALFORMED: usize = 10;
 
@@ -147,39 +153,45 @@ pub fn scan(
         let end = w.run(file, from, false, to, limit, partial)?;
         return Ok((w.tally, end));
     }
-    let span = (to - from) / workers as u64;
-    let bounds: Vec<u64> = (0..=workers as u64)
+    // More slices than threads, taken in turn: a thread that finishes early takes the next
+    // slice instead of waiting for a slower one. Merged in slice order.
+    let slices = usize::try_from((to - from) / SLICE)
+        .unwrap_or(MAX_SLICES)
+        .clamp(workers, MAX_SLICES);
+    let span = (to - from) / slices as u64;
+    let bounds: Vec<u64> = (0..=slices as u64)
         .map(|k| {
-            if k == workers as u64 {
+            if k == slices as u64 {
                 to
             } else {
                 from + k * span
             }
         })
         .collect();
-    let results: Vec<io::Result<(Tally, u64)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|k| {
-                let (start, stop) = (bounds[k], bounds[k + 1]);
-                s.spawn(move || {
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<io::Result<(Tally, u64)>>>> =
+        Mutex::new((0..slices).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= slices {
+                        break;
+                    }
                     let mut w = Worker::new(opts);
-                    let end = w.run(file, start, k > 0, stop, limit, partial)?;
-                    Ok((w.tally, end))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(io::Error::other("a scan worker panicked")))
-            })
-            .collect()
+                    let r = w
+                        .run(file, bounds[k], k > 0, bounds[k + 1], limit, partial)
+                        .map(|end| (std::mem::take(&mut w.tally), end));
+                    done.lock().unwrap_or_else(PoisonError::into_inner)[k] = Some(r);
+                }
+            });
+        }
     });
     let mut total = Tally::default();
     let mut end = from;
-    for r in results {
-        let (t, e) = r?;
+    for r in done.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        let (t, e) = r.unwrap_or_else(|| Err(io::Error::other("a scan worker stopped")))?;
         total.merge(t, opts.keep_last);
         end = end.max(e);
     }
