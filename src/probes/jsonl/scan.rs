@@ -169,8 +169,7 @@ pub fn scan(
         })
         .collect();
     let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<Option<io::Result<(Tally, u64)>>>> =
-        Mutex::new((0..slices).map(|_| None).collect());
+    let done: Mutex<Vec<Option<SliceResult>>> = Mutex::new((0..slices).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -197,6 +196,9 @@ pub fn scan(
     }
     Ok((total, end))
 }
+
+/// A slice's tally and where its reading ended.
+type SliceResult = io::Result<(Tally, u64)>;
 
 /// One thread's scan of one slice.
 struct Worker<'o> {
