@@ -2,6 +2,7 @@
 //! appends, rotates and truncates them; the interval reports must add up to exactly what was
 //! written after the follow began — with inotify, and with the polling watcher.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -72,7 +73,11 @@ fn append(path: &Path, text: &str) {
 }
 
 fn lines(from: u32, to: u32) -> String {
-    (from..to).map(|i| format!("{{\"seq\":{i}}}\n")).collect()
+    let mut out = String::new();
+    for i in from..to {
+        let _ = writeln!(out, "{{\"seq\":{i}}}");
+    }
+    out
 }
 
 fn follow_adds_up(poll: bool) {
