@@ -177,9 +177,10 @@ pub enum Command {
         #[command(subcommand)]
         op: AuditOp,
     },
-    /// Perform what is due, for cron: undo temporary changes (`revert_after`) that are due.
+    /// Perform what is due, for cron: undo temporary changes (`revert_after`) that are due, and
+    /// fire the escalation levels of open incidents that are due.
     #[command(
-        after_help = "Examples:\n  runbook tick --dry-run        # what is due, without running anything\n  runbook tick --yes            # run due rollbacks without asking\n  runbook tick --format json\n  # crontab: * * * * * runbook --runbooks /etc/runbooks tick --yes\n\nExit status: 0 nothing due or all done, 1 a revert failed or waits for approval, 2 invalid input, 3 engine fault."
+        after_help = "Examples:\n  runbook tick --dry-run        # what is due, without running or notifying anything\n  runbook tick --yes            # run due rollbacks without asking\n  runbook tick --format json\n  # crontab: * * * * * runbook --runbooks /etc/runbooks tick --yes\n\nA level fires once, even with several ticks at once; a channel that fails is reported and not retried.\n\nExit status: 0 nothing due or all done, 1 a revert failed or waits for approval, 2 invalid input, 3 engine fault."
     )]
     Tick {
         /// Say what is due and run nothing.
@@ -189,6 +190,68 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
         /// Pretend it is this time (RFC 3339), to perform what is due by then.
+        #[arg(long, value_name = "RFC3339", hide = true)]
+        now: Option<String>,
+    },
+    /// Alert webhooks start runbooks: Alertmanager, Grafana and signed generic deliveries.
+    #[command(
+        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics, /api/runs, /api/runs/ID.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
+    )]
+    Serve {
+        /// Address to listen on (`127.0.0.1:0` picks a free port).
+        #[arg(long, default_value = "127.0.0.1:9095")]
+        listen: String,
+        /// File with the accepted bearer token(s), one per line (Alertmanager's
+        /// `http_config.authorization.credentials_file`).
+        #[arg(long = "token-file", value_name = "FILE")]
+        token_files: Vec<std::path::PathBuf>,
+        /// Basic auth user (with `--basic-auth-password-file`).
+        #[arg(long, value_name = "NAME")]
+        basic_auth_user: Option<String>,
+        /// File with the basic auth password(s).
+        #[arg(long, value_name = "FILE")]
+        basic_auth_password_file: Option<std::path::PathBuf>,
+        /// File with HMAC-SHA256 secret(s) for `/hooks/generic` (several: rotation).
+        #[arg(long = "hmac-secret-file", value_name = "FILE")]
+        hmac_secret_files: Vec<std::path::PathBuf>,
+        /// File with Grafana's webhook HMAC secret(s) for `/hooks/grafana`.
+        #[arg(long = "grafana-hmac-secret-file", value_name = "FILE")]
+        grafana_hmac_secret_files: Vec<std::path::PathBuf>,
+        /// Largest request body, in bytes (larger: 413, before parsing).
+        #[arg(long, default_value_t = 256 * 1024)]
+        body_limit: usize,
+        /// Runs waiting for a worker (more: 503, so Alertmanager retries).
+        #[arg(long, default_value_t = 1024)]
+        queue: usize,
+        /// Runs at the same time.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// After a run of a runbook for an alert fingerprint, the same alert starts nothing
+        /// for this long.
+        #[arg(long, default_value = "5m")]
+        cooldown: String,
+        /// Accept unauthenticated deliveries on a non-loopback address.
+        #[arg(long)]
+        allow_unauthenticated: bool,
+    },
+    /// Open and acknowledged incidents: severity, level, next level due, response and
+    /// resolution deadlines and whether they are breached.
+    #[command(after_help = "Examples:\n  runbook incidents\n  runbook incidents --format json")]
+    Incidents {
+        /// Pretend it is this time (RFC 3339), for the deadlines.
+        #[arg(long, value_name = "RFC3339", hide = true)]
+        now: Option<String>,
+    },
+    /// Acknowledge an incident: no further escalation level fires; it stays listed until a
+    /// healthy run resolves it.
+    #[command(after_help = "Example:\n  runbook ack 3 --by alice")]
+    Ack {
+        /// Incident id (from `runbook incidents`).
+        id: i64,
+        /// Who acknowledges (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Pretend it is this time (RFC 3339).
         #[arg(long, value_name = "RFC3339", hide = true)]
         now: Option<String>,
     },

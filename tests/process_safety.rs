@@ -65,7 +65,16 @@ fn group_members(pgid: i32) -> Vec<(i32, String)> {
 /// grandchildren belong to init once the leader is gone; in a container whose init does not
 /// reap they stay zombies, which run nothing and are not ours.
 fn assert_group_gone(pgid: i32) {
-    let members = group_members(pgid);
+    // SIGKILL is delivered at once but a process takes a moment to exit: look again for up
+    // to a second (bounded) before calling it a survivor.
+    let mut members = group_members(pgid);
+    for _ in 0..50 {
+        if members.iter().all(|(_, state)| state == "Z") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        members = group_members(pgid);
+    }
     let live: Vec<_> = members.iter().filter(|(_, state)| state != "Z").collect();
     assert!(
         live.is_empty(),

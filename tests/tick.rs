@@ -348,8 +348,11 @@ fn a_failed_verification_that_rolled_back_leaves_no_pending_revert() {
     let rows = case.reverts();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, "cancelled", "{rows:?}");
-    let (code, out) = case.cli(&["tick", "--yes", "--now", LATER]);
-    assert_eq!((code, out.trim()), (0, "nothing due"));
+    // No revert is due; the problem the failed run left is an incident, whose top level
+    // (p3d: L3) is due by then.
+    let (code, doc) = case.tick_json(&["--yes", "--now", LATER]);
+    assert_eq!((code, &doc["due"]), (0, &Value::from(0)), "{doc}");
+    assert_eq!(doc["escalations"]["fired"][0]["level_id"], "L3", "{doc}");
     assert_eq!(case.log_lines().len(), 1, "rolled back twice");
     case.assert_audit_verifies();
 }

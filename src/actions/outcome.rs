@@ -54,3 +54,23 @@ pub enum NotifyTarget {
     /// POST a Slack-compatible `{"text": ...}`.
     Slack(String),
 }
+
+impl NotifyTarget {
+    /// The targets of a policy's channels, by channel name (none without a policy).
+    #[must_use]
+    pub fn from_policy(
+        policy: Option<&crate::runbook::policy::Policy>,
+    ) -> std::collections::HashMap<String, NotifyTarget> {
+        use crate::runbook::policy::ChannelKind;
+        let mut out = std::collections::HashMap::new();
+        for (name, ch) in policy.map(|p| &p.channels).into_iter().flatten() {
+            let target = match (ch.kind, &ch.url) {
+                (ChannelKind::Webhook, Some(u)) => NotifyTarget::Webhook(u.clone()),
+                (ChannelKind::Slack, Some(u)) => NotifyTarget::Slack(u.clone()),
+                _ => NotifyTarget::Stdout,
+            };
+            out.insert(name.clone(), target);
+        }
+        out
+    }
+}

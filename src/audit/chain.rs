@@ -1,5 +1,5 @@
-//! The hash chain over `runs`, `steps` and `pending_reverts` (scheme in the module doc of
-//! [`crate::audit`]).
+//! The hash chain over `runs`, `steps`, `pending_reverts`, `incidents` and `escalations`
+//! (scheme in the module doc of [`crate::audit`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -14,12 +14,18 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The chained tables and their id column.
-pub const CHAINED: &[&str] = &["runs", "steps", "pending_reverts"];
+pub const CHAINED: &[&str] = &[
+    "runs",
+    "steps",
+    "pending_reverts",
+    "incidents",
+    "escalations",
+];
 
 /// The first altered row `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Altered {
-    /// `runs`, `steps`, `pending_reverts`, or `audit_chain`.
+    /// One of [`CHAINED`], or `audit_chain`.
     pub table: String,
     /// The row id (a chain entry's `seq` for `audit_chain`).
     pub id: String,

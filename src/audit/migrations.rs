@@ -149,6 +149,55 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (reader, path)
     ) STRICT;
     ",
+    // 4: escalation timers (`crate::escalation`). The `incidents` table of migration 1 was
+    // never written: recreated with the severity's deadlines and the ladder it climbs. One
+    // `escalations` row per level reached, UNIQUE per incident and level, so no level fires
+    // twice whatever the number of processes. Both tables are hash-chained.
+    r"
+    DROP TABLE incidents;
+    CREATE TABLE incidents (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        runbook            TEXT NOT NULL,
+        dedup_key          TEXT NOT NULL,      -- the runbook name (CLI), an alert fingerprint
+        severity           TEXT NOT NULL,
+        ladder             TEXT,               -- the ladder's name in policy.yaml
+        levels             TEXT NOT NULL,      -- JSON [{id, name, after_ms, notify}], fixed at open
+        status             TEXT NOT NULL,      -- open | acked | resolved
+        opened_at          TEXT NOT NULL,      -- RFC 3339 UTC with milliseconds: text order is time order
+        escalation_level   INTEGER NOT NULL DEFAULT 0,  -- levels reached (1 = the first)
+        next_due_at        TEXT,               -- when the next level fires; NULL: none left, acked, resolved
+        response_due_at    TEXT NOT NULL,
+        resolution_due_at  TEXT NOT NULL,
+        after_action_unresolved_ms INTEGER,    -- the runbook's `escalation.after_action_unresolved`
+        recheck_due_at     TEXT,               -- last run + that: when `serve` re-runs the checks
+        acked_by           TEXT,
+        acked_at           TEXT,
+        resolved_at        TEXT,
+        first_run_id       TEXT,
+        last_run_id        TEXT,
+        updated_at         TEXT NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX incidents_one_open ON incidents (runbook, dedup_key)
+        WHERE status IN ('open', 'acked');
+    CREATE INDEX incidents_due ON incidents (status, next_due_at);
+
+    CREATE TABLE escalations (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        level       INTEGER NOT NULL,          -- 1-based position in the ladder
+        level_id    TEXT NOT NULL,             -- L2
+        level_name  TEXT NOT NULL,
+        due_at      TEXT NOT NULL,
+        state       TEXT NOT NULL,             -- firing (claimed) | fired | skipped (passed over)
+        claimed_at  TEXT NOT NULL,
+        claimed_pid INTEGER,
+        fired_at    TEXT,
+        result      TEXT,                      -- JSON: each channel and how it answered
+        UNIQUE (incident_id, level)
+    ) STRICT;
+
+    ALTER TABLE notifications ADD COLUMN escalation_id INTEGER;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -606,6 +606,76 @@ impl AuditStore {
     }
 }
 
+/// A write transaction handed to a module that owns tables of this file (the escalation
+/// timers): `IMMEDIATE`, so what it reads it also holds until commit, and able to chain the
+/// rows it writes.
+pub struct WriteTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl WriteTx<'_> {
+    /// Append the hash-chain entry of `table`/`id` as the row now is (`op`: insert or update).
+    ///
+    /// # Errors
+    /// When `SQLite` fails or the row does not exist.
+    pub fn chain(&self, table: &str, id: &str, op: &str) -> rusqlite::Result<()> {
+        chain::append(&self.tx, table, id, op).map(|_| ())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.tx
+    }
+}
+
+/// Access for modules that own tables of the audit file (`crate::escalation`): their SQL
+/// stays with them, the connection, its locking and durability stay here.
+impl AuditStore {
+    /// Run `f` in one `IMMEDIATE` transaction and commit what it wrote when it returns `Ok`
+    /// (roll back on `Err`). `durable` commits with `synchronous=FULL`.
+    ///
+    /// # Errors
+    /// When `SQLite` fails or `f` does.
+    pub fn write<T>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&WriteTx<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, AuditError> {
+        let mut conn = self.conn();
+        let body = |conn: &mut Connection| -> Result<T, AuditError> {
+            let tx = WriteTx {
+                tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
+            };
+            let out = f(&tx)?;
+            tx.tx.commit()?;
+            Ok(out)
+        };
+        if durable {
+            durably(&mut conn, body)
+        } else {
+            body(&mut conn)
+        }
+    }
+
+    /// Run `f` on the connection in one (deferred, read) transaction: a consistent snapshot.
+    ///
+    /// # Errors
+    /// When `SQLite` fails or `f` does.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, AuditError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.finish()?;
+        Ok(out)
+    }
+}
+
 /// Pending reverts (`revert_after`): recorded by the executor, claimed and settled by `tick`.
 impl AuditStore {
     fn insert_revert(&self, r: &NewRevert) -> Result<i64, AuditError> {

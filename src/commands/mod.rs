@@ -1,14 +1,17 @@
 //! One thin file per verb: parse nothing, call the library, print, return an exit code.
 
+mod ack;
 mod audit;
 mod common;
 mod graph;
 mod history;
+mod incidents;
 mod list;
 mod plan;
 mod probe;
 mod run;
 mod schema;
+mod serve;
 mod show;
 mod tick;
 mod validate;
@@ -51,6 +54,36 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         Command::Tick { dry_run, yes, now } => tick::run(&ctx, dry_run, yes, now.as_deref()),
+        Command::Incidents { now } => incidents::run(&ctx, now.as_deref()),
+        Command::Serve {
+            listen,
+            token_files,
+            basic_auth_user,
+            basic_auth_password_file,
+            hmac_secret_files,
+            grafana_hmac_secret_files,
+            body_limit,
+            queue,
+            workers,
+            cooldown,
+            allow_unauthenticated,
+        } => serve::run(
+            &ctx,
+            &serve::ServeArgs {
+                listen,
+                body_limit,
+                queue,
+                workers,
+                cooldown,
+                token_files,
+                basic_auth_user,
+                basic_auth_password_file,
+                hmac_secret_files,
+                grafana_hmac_secret_files,
+                allow_unauthenticated,
+            },
+        ),
+        Command::Ack { id, by, now } => ack::run(&ctx, id, by.as_deref(), now.as_deref()),
         Command::History { runbook, limit } => history::run(&ctx, runbook.as_deref(), limit),
         Command::Show { run } => show::run(&ctx, &run),
         Command::Audit {

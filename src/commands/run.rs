@@ -1,7 +1,9 @@
 //! `runbook run NAME [--set k=v] [--dry-run] [--yes]`: diagnose this host, fix what the
-//! runbook allows, record everything in the audit trail.
+//! runbook allows, record everything in the audit trail. A run that leaves a problem opens (or
+//! updates) the runbook's incident and fires its first escalation level; one that ends healthy
+//! or remediated resolves it ([`crate::escalation::after_run`], key: the runbook name). A dry
+//! run changes no incident.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use crate::actions::NotifyTarget;
@@ -9,28 +11,14 @@ use crate::audit::AuditStore;
 use crate::cli::Format;
 use crate::commands::Ctx;
 use crate::commands::common::TerminalApprover;
-use crate::exec::{Executor, Options};
+use crate::commands::incidents;
+use crate::escalation::{self, HostNotifier, Spec};
+use crate::exec::{Executor, Options, RunResult};
 use crate::exit;
 use crate::host::{DryRunHost, Host, RealHost};
 use crate::report::{ConsoleReporter, JsonReporter};
-use crate::runbook::policy::{ChannelKind, Policy};
-
-/// Notification targets from the policy's channels.
-#[must_use]
-pub fn channels(policy: Option<&Policy>) -> HashMap<String, NotifyTarget> {
-    let mut out = HashMap::new();
-    if let Some(p) = policy {
-        for (name, ch) in &p.channels {
-            let target = match (ch.kind, &ch.url) {
-                (ChannelKind::Webhook, Some(u)) => NotifyTarget::Webhook(u.clone()),
-                (ChannelKind::Slack, Some(u)) => NotifyTarget::Slack(u.clone()),
-                _ => NotifyTarget::Stdout,
-            };
-            out.insert(name.clone(), target);
-        }
-    }
-    out
-}
+use crate::runbook::model::Runbook;
+use crate::runbook::policy::Policy;
 
 /// Run the verb.
 pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> u8 {
@@ -98,7 +86,7 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
         yes,
         interactive,
         approver: Some(Box::new(TerminalApprover::new(live))),
-        channels: channels(cat.policy.as_ref()),
+        channels: NotifyTarget::from_policy(cat.policy.as_ref()),
         ladder,
         ..Options::default()
     };
@@ -118,11 +106,62 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
     } else {
         exec.reporter(Box::new(console));
     }
-    match rt.block_on(exec.run()) {
-        Ok(r) => r.exit_code,
+    let result = match rt.block_on(exec.run()) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            exit::FAULT
+            return exit::FAULT;
+        }
+    };
+    drop(exec);
+    // A dry run changes no incident: it fixed nothing, and its view is for a person to read.
+    if dry_run {
+        return result.exit_code;
+    }
+    match cat.policy.as_ref() {
+        Some(policy) => escalate(&rt, &store, policy, rb, &result, format),
+        None => result.exit_code,
+    }
+}
+
+/// Open, update or resolve the runbook's incident (key: the runbook name) and fire its first
+/// level; say so on stdout (human) or stderr (JSON: stdout is the run's document).
+fn escalate(
+    rt: &tokio::runtime::Runtime,
+    store: &AuditStore,
+    policy: &Policy,
+    rb: &Runbook,
+    result: &RunResult,
+    format: Format,
+) -> u8 {
+    let Some(spec) = Spec::new(policy, rb) else {
+        return result.exit_code;
+    };
+    let notifier = HostNotifier::default();
+    let done = rt.block_on(escalation::after_run(
+        store,
+        policy,
+        &spec,
+        &rb.name,
+        result,
+        chrono::Utc::now(),
+        &notifier,
+    ));
+    let esc = match done {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: the run's incident could not be recorded: {e}");
+            return exit::FAULT;
+        }
+    };
+    let mut lines = incidents::change_lines(&esc.change);
+    lines.extend(esc.fired.iter().flat_map(incidents::fired_lines));
+    for line in lines {
+        if format == Format::Json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
         }
     }
+    result.exit_code
 }

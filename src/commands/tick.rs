@@ -1,5 +1,7 @@
-//! `runbook tick [--dry-run] [--yes]`: perform what is due, for cron. Today that is the
-//! pending reverts of temporary changes (`revert_after`); escalation timers join later.
+//! `runbook tick [--dry-run] [--yes]`: perform what is due, for cron: the pending reverts of
+//! temporary changes (`revert_after`), then the escalation levels of open incidents
+//! ([`crate::escalation::fire_due`]: each level claimed in an `IMMEDIATE` transaction, so it
+//! fires once however many ticks run; a dry run only lists them).
 //!
 //! Each due revert is claimed in an `IMMEDIATE` transaction (two `tick`s never both perform
 //! one), then its rollback actions run as a run of their own (trigger `tick`) through the
@@ -19,6 +21,7 @@ use crate::cli::Format;
 use crate::commands::Ctx;
 use crate::commands::audit::open_existing;
 use crate::commands::common::{TerminalApprover, print_json};
+use crate::escalation::{self, Fired, HostNotifier, Incident};
 use crate::exec::{
     ExecError, Executor, Ledger, Options, Reporter, RevertResult, RevertRow, RevertState, RunEvent,
     StepStatus, status_name,
@@ -116,38 +119,43 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let now = match now.map(DateTime::parse_from_rfc3339).transpose() {
-        Ok(t) => t.map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
-        Err(e) => {
-            eprintln!("error: --now: {e} (write RFC 3339, e.g. 2025-01-01T12:00:00Z)");
-            return exit::INVALID;
-        }
+    let now = match crate::commands::incidents::now_arg(now) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    let now = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let now_s = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     // No database: nothing has run, so nothing is due; a cron job does not create one.
     let store = match open_existing(ctx) {
         Ok(Some(s)) => s,
-        Ok(None) => return report(format, &now, dry_run, &[]),
+        Ok(None) => return report(format, &now_s, dry_run, &[], &Escalations::default()),
         Err(code) => return code,
     };
-    let due = match store.due_reverts(&now) {
+    let due = match store.due_reverts(&now_s) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::FAULT;
         }
     };
-    if due.is_empty() {
-        return report(format, &now, dry_run, &[]);
+    let due_incidents = match escalation::due(&store, now) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAULT;
+        }
+    };
+    if due.is_empty() && due_incidents.is_empty() {
+        return report(format, &now_s, dry_run, &[], &Escalations::default());
     }
     let cat = ctx.catalog();
     if cat.runbooks.is_empty() && cat.files.is_empty() {
         // Most likely the wrong directory (cron's working directory): touch nothing rather
         // than fail every revert for a runbook "gone".
         eprintln!(
-            "error: no runbooks in `{}`; {} revert(s) due, left pending",
+            "error: no runbooks in `{}`; {} revert(s) and {} escalation(s) due, left pending",
             ctx.dir.display(),
-            due.len()
+            due.len(),
+            due_incidents.len()
         );
         eprintln!("hint: point --runbooks (or $RUNBOOK_DIR) at the directory of runbooks");
         return exit::INVALID;
@@ -169,13 +177,73 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
         rt: &rt,
         dry_run,
         yes,
-        now: &now,
+        now: &now_s,
     };
     let items: Vec<Item> = due.iter().map(|row| tick.one(row)).collect();
-    report(format, &now, dry_run, &items)
+    let esc = tick.escalate(&due_incidents, now);
+    report(format, &now_s, dry_run, &items, &esc)
+}
+
+/// The escalation part of a tick.
+#[derive(Debug, Default, Serialize)]
+struct Escalations {
+    /// Incidents with a level due.
+    due: usize,
+    /// Levels fired now.
+    fired: Vec<Fired>,
+    /// In a dry run: what would fire (incident id, level id).
+    would_fire: Vec<Value>,
+    /// Why nothing could fire (no policy, a store failure).
+    error: Option<String>,
+    #[serde(skip)]
+    exit_code: u8,
 }
 
 impl Tick<'_> {
+    /// Fire the escalation levels due (in a dry run, list them). A level whose channels
+    /// failed is fired all the same (recorded, not retried): the exit code does not change.
+    fn escalate(&self, due: &[Incident], now: DateTime<Utc>) -> Escalations {
+        let mut esc = Escalations {
+            due: due.len(),
+            ..Escalations::default()
+        };
+        if due.is_empty() {
+            return esc;
+        }
+        if self.dry_run {
+            esc.would_fire = due
+                .iter()
+                .map(|i| {
+                    json!({"incident_id": i.id, "runbook": i.runbook,
+                           "level": i.next_level().map(|l| l.id.clone()), "due_at": i.next_due_at})
+                })
+                .collect();
+            return esc;
+        }
+        let Some(policy) = self.cat.policy.as_ref() else {
+            // The channels are in policy.yaml: without it, leave the levels due.
+            esc.error = Some(format!(
+                "no policy.yaml in `{}`: {} escalation(s) due, left pending",
+                self.ctx.dir.display(),
+                due.len()
+            ));
+            esc.exit_code = exit::INVALID;
+            return esc;
+        };
+        let notifier = HostNotifier::default();
+        match self
+            .rt
+            .block_on(escalation::fire_due(self.store, policy, now, &notifier))
+        {
+            Ok(fired) => esc.fired = fired,
+            Err(e) => {
+                esc.error = Some(e.to_string());
+                esc.exit_code = exit::FAULT;
+            }
+        }
+        esc
+    }
+
     /// Perform (or, in a dry run, show) one due revert.
     fn one(&self, row: &RevertRow) -> Item {
         let item = Item::new(row);
@@ -220,7 +288,7 @@ impl Tick<'_> {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             trigger: "tick".into(),
             approver: Some(Box::new(TerminalApprover::new(None))),
-            channels: crate::commands::run::channels(self.cat.policy.as_ref()),
+            channels: crate::actions::NotifyTarget::from_policy(self.cat.policy.as_ref()),
             ..Options::default()
         };
         let (real, dry) = (RealHost::new(), DryRunHost::new());
@@ -400,11 +468,12 @@ fn params_for(rb: &Runbook, recorded: &Value) -> Map<String, Value> {
     out
 }
 
-/// Print what was done; the exit code is the worst of the items'.
-fn report(format: Format, now: &str, dry_run: bool, items: &[Item]) -> u8 {
+/// Print what was done; the exit code is the worst of the items' and the escalations'.
+fn report(format: Format, now: &str, dry_run: bool, items: &[Item], esc: &Escalations) -> u8 {
     let code = items
         .iter()
         .map(|i| i.exit_code)
+        .chain([esc.exit_code])
         .max_by_key(|c| match *c {
             exit::FAULT => 3,
             exit::INVALID => 2,
@@ -418,12 +487,13 @@ fn report(format: Format, now: &str, dry_run: bool, items: &[Item]) -> u8 {
             "dry_run": dry_run,
             "due": items.len(),
             "reverts": items,
+            "escalations": esc,
             "exit_code": code,
         }));
         return code;
     }
     let mut out = std::io::stdout().lock();
-    if items.is_empty() {
+    if items.is_empty() && esc.due == 0 {
         let _ = writeln!(out, "nothing due");
         return code;
     }
@@ -457,6 +527,25 @@ fn report(format: Format, now: &str, dry_run: bool, items: &[Item]) -> u8 {
         if let Some(r) = &i.revert_run_id {
             let _ = writeln!(out, "  run {r}");
         }
+    }
+    for f in &esc.fired {
+        for line in crate::commands::incidents::fired_lines(f) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    for w in &esc.would_fire {
+        let _ = writeln!(
+            out,
+            "incident #{} `{}`: {} would fire (due {})",
+            w["incident_id"],
+            w["runbook"].as_str().unwrap_or_default(),
+            w["level"].as_str().unwrap_or("a level"),
+            w["due_at"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(e) = &esc.error {
+        drop(out);
+        eprintln!("error: {e}");
     }
     code
 }

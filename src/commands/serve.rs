@@ -1,0 +1,229 @@
+//! `runbook serve [--listen ADDR]`: alert webhooks start runbooks (see `crate::serve`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::commands::Ctx;
+use crate::exit;
+use crate::runbook::value::parse_duration;
+use crate::serve::auth::{
+    Authenticator, Secret, SignatureScheme, SignatureVerifier, read_secret_file,
+};
+use crate::serve::payload::Limits;
+use crate::serve::server::{self, Config};
+
+/// The verb's options.
+pub struct ServeArgs {
+    /// `host:port`.
+    pub listen: String,
+    /// Body cap in bytes.
+    pub body_limit: usize,
+    /// Queue length.
+    pub queue: usize,
+    /// Concurrent runs.
+    pub workers: usize,
+    /// Cooldown after a run of one (runbook, fingerprint).
+    pub cooldown: String,
+    /// Files holding accepted bearer tokens (one per line).
+    pub token_files: Vec<PathBuf>,
+    /// Basic auth user name.
+    pub basic_auth_user: Option<String>,
+    /// A file holding the basic auth password(s).
+    pub basic_auth_password_file: Option<PathBuf>,
+    /// Files holding HMAC secrets for `/hooks/generic`.
+    pub hmac_secret_files: Vec<PathBuf>,
+    /// Files holding HMAC secrets for `/hooks/grafana` (Grafana's webhook signature).
+    pub grafana_hmac_secret_files: Vec<PathBuf>,
+    /// Let unauthenticated deliveries in on a non-loopback address.
+    pub allow_unauthenticated: bool,
+}
+
+/// Read secret files; warnings go to stderr.
+fn secrets(files: &[PathBuf]) -> Result<Vec<Secret>, String> {
+    let mut out = Vec::new();
+    for f in files {
+        let loaded = read_secret_file(f).map_err(|e| e.to_string())?;
+        if let Some(w) = loaded.warning {
+            eprintln!("warning: {w}");
+        }
+        out.extend(loaded.secrets);
+    }
+    Ok(out)
+}
+
+/// One authenticator per endpoint: bearer/basic for all; HMAC for generic (required) and
+/// Grafana (when secrets are given).
+fn authenticators(args: &ServeArgs) -> Result<[Authenticator; 3], String> {
+    let tokens = secrets(&args.token_files)?;
+    let basic = match (&args.basic_auth_user, &args.basic_auth_password_file) {
+        (Some(u), Some(f)) => Some((u.clone(), secrets(std::slice::from_ref(f))?)),
+        (None, None) => None,
+        _ => return Err("--basic-auth-user and --basic-auth-password-file go together".into()),
+    };
+    let credentials = || {
+        let mut a = Authenticator::open().with_bearer_tokens(tokens.iter().cloned());
+        if let Some((u, p)) = &basic {
+            a = a.with_basic_auth(u, p.iter().cloned());
+        }
+        a
+    };
+    let generic = Authenticator::open().with_signature(SignatureVerifier::new(
+        SignatureScheme::runbook(),
+        secrets(&args.hmac_secret_files)?,
+    ));
+    let grafana_secrets = secrets(&args.grafana_hmac_secret_files)?;
+    let grafana = if grafana_secrets.is_empty() {
+        credentials()
+    } else {
+        credentials().with_signature(SignatureVerifier::new(
+            SignatureScheme::grafana(None, Some("X-Grafana-Alerting-Timestamp")),
+            grafana_secrets,
+        ))
+    };
+    let generic = if args.hmac_secret_files.is_empty() {
+        Authenticator::open()
+    } else {
+        generic
+    };
+    Ok([credentials(), grafana, generic])
+}
+
+/// The runbooks to serve: what compiles, with a warning for what does not; `None` when
+/// nothing does.
+fn catalog(ctx: &Ctx) -> Option<crate::runbook::Catalog> {
+    let catalog = ctx.catalog();
+    if catalog.runbooks.is_empty() {
+        eprintln!(
+            "error: no runbook compiles in `{}` (see `runbook validate`)",
+            ctx.dir.display()
+        );
+        return None;
+    }
+    let broken = catalog
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::runbook::diagnostic::Severity::Error)
+        .count();
+    if broken > 0 {
+        // Serve what compiles; say loudly what does not.
+        eprintln!(
+            "warning: {broken} error(s) in `{}`: those runbooks are not served (see `runbook validate`)",
+            ctx.dir.display()
+        );
+    }
+    Some(catalog)
+}
+
+/// Run the verb until SIGINT or SIGTERM.
+pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
+    let Some(catalog) = catalog(ctx) else {
+        return exit::INVALID;
+    };
+    let listen: std::net::SocketAddr = match args.listen.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: --listen `{}`: {e}", args.listen);
+            return exit::INVALID;
+        }
+    };
+    let cooldown = match parse_duration(&args.cooldown) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: --cooldown: {e}");
+            return exit::INVALID;
+        }
+    };
+    let [auth_alertmanager, auth_grafana, auth_generic] = match authenticators(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    let listen_addr: std::net::SocketAddr = listen;
+    if auth_alertmanager.is_open() {
+        if listen_addr.ip().is_loopback() || args.allow_unauthenticated {
+            eprintln!(
+                "warning: no --token-file or basic auth: anyone who can reach {listen_addr} can start runbooks"
+            );
+        } else {
+            eprintln!(
+                "error: refusing to listen on {listen_addr} without authentication: give --token-file (what Alertmanager's credentials_file holds), or --allow-unauthenticated"
+            );
+            return exit::INVALID;
+        }
+    }
+    let config = Config {
+        listen,
+        body_limit: args.body_limit,
+        queue: args.queue,
+        workers: args.workers,
+        cooldown,
+        db: ctx.db.clone(),
+        auth_alertmanager,
+        auth_grafana,
+        auth_generic,
+        limits: Limits::default(),
+    };
+    let (app, rx) = match server::app(catalog, config) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: audit trail `{}`: {e}", ctx.db.display());
+            return exit::FAULT;
+        }
+    };
+    let workers = server::spawn_workers(&app, rx);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::FAULT;
+        }
+    };
+    let served = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // Catch SIGTERM before saying we listen: a supervisor may stop us at once.
+        let shutdown = shutdown_signal()?;
+        // The first line says where: a test or a supervisor reads it.
+        println!("listening on http://{addr}");
+        tokio::spawn(server::escalation_timer(
+            Arc::clone(&app),
+            std::time::Duration::from_secs(10),
+        ));
+        axum::serve(listener, server::router(Arc::clone(&app)))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    // Accepted deliveries are in the DB and their jobs in the queue: drain them.
+    server::stop(&app);
+    for w in workers {
+        let _ = w.join();
+    }
+    match served {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAULT
+        }
+    }
+}
+
+/// A future that ends at SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}

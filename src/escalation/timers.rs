@@ -1,0 +1,761 @@
+//! The incident state machine over the audit file: open or update when a run leaves a
+//! problem, resolve when one ends well, fire due levels (claim, send, settle), acknowledge,
+//! list. Every write is one `IMMEDIATE` transaction (module doc of [`crate::escalation`]).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::actions::NotifyTarget;
+use crate::audit::{AuditError, AuditStore, WriteTx};
+use crate::escalation::incident::{Incident, IncidentStatus, LevelSpec, Spec, fmt, parse, plus};
+use crate::escalation::notifier::{Notifier, target_label};
+use crate::exec::{Outcome, RunResult};
+use crate::runbook::policy::Policy;
+
+const COLUMNS: &str = "id, runbook, dedup_key, severity, ladder, levels, status, opened_at, \
+                       escalation_level, next_due_at, response_due_at, resolution_due_at, \
+                       after_action_unresolved_ms, recheck_due_at, acked_by, acked_at, \
+                       resolved_at, first_run_id, last_run_id, updated_at";
+
+/// What a run's end did to its incident.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "change", content = "incident", rename_all = "snake_case")]
+pub enum Change {
+    /// A new incident (its first level is fired by [`after_run`] when due at once).
+    Opened(Incident),
+    /// The open (or acknowledged) incident of the same runbook and key, now naming this run.
+    Updated(Incident),
+    /// The open incident, resolved by a run that ended well.
+    Resolved(Incident),
+    /// Nothing: a healthy run with no incident, or an engine fault.
+    Unchanged,
+}
+
+/// What `ack` found.
+#[derive(Debug, Clone)]
+pub enum AckOutcome {
+    /// Acknowledged now: no further level fires.
+    Acked(Incident),
+    /// Someone acknowledged it before (unchanged).
+    AlreadyAcked(Incident),
+    /// It is over already (unchanged).
+    Resolved(Incident),
+    /// No incident has this id.
+    NotFound,
+}
+
+/// One channel of a fired level.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    /// The policy's channel name.
+    pub channel: String,
+    /// Its kind and origin (`webhook http://127.0.0.1:9095`), never a webhook's path.
+    pub target: String,
+    /// Delivered (2xx, or shown on stdout).
+    pub ok: bool,
+    /// How it went.
+    pub detail: String,
+}
+
+/// One level fired.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fired {
+    /// The incident.
+    pub incident_id: i64,
+    /// Its runbook.
+    pub runbook: String,
+    /// Its severity.
+    pub severity: String,
+    /// The level's position, from 1.
+    pub level: u32,
+    /// `L2`.
+    pub level_id: String,
+    /// `Senior Engineer`.
+    pub level_name: String,
+    /// When it was due.
+    pub due_at: String,
+    /// When it fired (the caller's clock).
+    pub fired_at: String,
+    /// Levels passed over because a later one was due as well (recorded `skipped`).
+    pub skipped: Vec<String>,
+    /// What was sent.
+    pub message: String,
+    /// Each channel and how it answered.
+    pub sent: Vec<Sent>,
+    /// When the next level is due, if one is left.
+    pub next_due_at: Option<String>,
+}
+
+/// What [`after_run`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEscalation {
+    /// The incident's change.
+    pub change: Change,
+    /// Levels fired now (the first level of a new incident).
+    pub fired: Vec<Fired>,
+}
+
+fn incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    let levels: String = r.get(5)?;
+    let status: String = r.get(6)?;
+    Ok(Incident {
+        id: r.get(0)?,
+        runbook: r.get(1)?,
+        dedup_key: r.get(2)?,
+        severity: r.get(3)?,
+        ladder: r.get(4)?,
+        levels: serde_json::from_str(&levels).unwrap_or_default(),
+        status: IncidentStatus::from_name(&status),
+        opened_at: r.get(7)?,
+        level: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+        next_due_at: r.get(9)?,
+        response_due_at: r.get(10)?,
+        resolution_due_at: r.get(11)?,
+        after_action_unresolved_ms: r.get(12)?,
+        recheck_due_at: r.get(13)?,
+        acked_by: r.get(14)?,
+        acked_at: r.get(15)?,
+        resolved_at: r.get(16)?,
+        first_run_id: r.get(17)?,
+        last_run_id: r.get(18)?,
+        updated_at: r.get(19)?,
+    })
+}
+
+fn load(conn: &Connection, id: i64) -> rusqlite::Result<Incident> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"),
+        [id],
+        incident,
+    )
+}
+
+fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Incident>> {
+    load(conn, id).optional()
+}
+
+/// The open or acknowledged incident of a runbook and key (at most one: a partial UNIQUE index).
+fn find_open(conn: &Connection, runbook: &str, key: &str) -> rusqlite::Result<Option<Incident>> {
+    conn.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM incidents WHERE runbook = ?1 AND dedup_key = ?2 \
+             AND status IN ('open', 'acked')"
+        ),
+        params![runbook, key],
+        incident,
+    )
+    .optional()
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Record the end of a run of `spec.runbook` for `key` (the runbook name for CLI runs, the
+/// alert fingerprint for alerts): `problem_remains` opens an incident, or updates the open one
+/// with `run_id`; `healthy` or `remediated` resolves the open one; a fault changes nothing.
+/// A new incident's first level is not fired here: see [`after_run`] and [`fire_incident`].
+///
+/// # Errors
+/// When the audit store fails.
+pub fn open_or_update(
+    store: &AuditStore,
+    spec: &Spec,
+    key: &str,
+    run_id: &str,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> Result<Change, AuditError> {
+    match outcome {
+        Outcome::ProblemRemains => open(store, spec, key, run_id, now),
+        Outcome::Healthy | Outcome::Remediated => {
+            Ok(resolve_with(store, &spec.runbook, key, Some(run_id), now)?
+                .map_or(Change::Unchanged, Change::Resolved))
+        }
+        Outcome::Fault => Ok(Change::Unchanged),
+    }
+}
+
+fn open(
+    store: &AuditStore,
+    spec: &Spec,
+    key: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Change, AuditError> {
+    let now_s = fmt(now);
+    let recheck = spec
+        .after_action_unresolved
+        .map(|d| fmt(plus(now, millis(d))));
+    store.write(true, |tx| {
+        if let Some(inc) = find_open(tx, &spec.runbook, key)? {
+            tx.execute(
+                "UPDATE incidents SET last_run_id = ?2, recheck_due_at = ?3, updated_at = ?4 \
+                 WHERE id = ?1",
+                params![inc.id, run_id, recheck, now_s],
+            )?;
+            tx.chain("incidents", &inc.id.to_string(), "update")?;
+            return Ok(Change::Updated(load(tx, inc.id)?));
+        }
+        let next_due = spec.levels.first().map(|l| fmt(plus(now, l.after_ms)));
+        tx.execute(
+            "INSERT INTO incidents (runbook, dedup_key, severity, ladder, levels, status, \
+             opened_at, escalation_level, next_due_at, response_due_at, resolution_due_at, \
+             after_action_unresolved_ms, recheck_due_at, first_run_id, last_run_id, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, 0, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?6)",
+            params![
+                spec.runbook,
+                key,
+                spec.severity,
+                spec.ladder,
+                serde_json::to_string(&spec.levels).unwrap_or_else(|_| "[]".into()),
+                now_s,
+                next_due,
+                fmt(plus(now, millis(spec.response))),
+                fmt(plus(now, millis(spec.resolution))),
+                spec.after_action_unresolved
+                    .map(|d| i64::try_from(millis(d)).unwrap_or(i64::MAX)),
+                recheck,
+                run_id,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.chain("incidents", &id.to_string(), "insert")?;
+        Ok(Change::Opened(load(tx, id)?))
+    })
+}
+
+/// Resolve the open (or acknowledged) incident of a runbook and key: its timers stop. `None`
+/// when there is none. `serve` calls this for a `resolved` alert.
+///
+/// # Errors
+/// When the audit store fails.
+pub fn resolve(
+    store: &AuditStore,
+    runbook: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Incident>, AuditError> {
+    resolve_with(store, runbook, key, None, now)
+}
+
+fn resolve_with(
+    store: &AuditStore,
+    runbook: &str,
+    key: &str,
+    run_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Incident>, AuditError> {
+    let now_s = fmt(now);
+    store.write(true, |tx| {
+        let Some(inc) = find_open(tx, runbook, key)? else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE incidents SET status = 'resolved', resolved_at = ?2, next_due_at = NULL, \
+             recheck_due_at = NULL, last_run_id = COALESCE(?3, last_run_id), updated_at = ?2 \
+             WHERE id = ?1",
+            params![inc.id, now_s, run_id],
+        )?;
+        tx.chain("incidents", &inc.id.to_string(), "update")?;
+        Ok(Some(load(tx, inc.id)?))
+    })
+}
+
+/// Acknowledge incident `id` as `who`: it stops climbing and stays listed until resolved.
+///
+/// # Errors
+/// When the audit store fails.
+pub fn ack(
+    store: &AuditStore,
+    id: i64,
+    who: &str,
+    now: DateTime<Utc>,
+) -> Result<AckOutcome, AuditError> {
+    let now_s = fmt(now);
+    store.write(true, |tx| {
+        let Some(inc) = find(tx, id)? else {
+            return Ok(AckOutcome::NotFound);
+        };
+        match inc.status {
+            IncidentStatus::Acked => Ok(AckOutcome::AlreadyAcked(inc)),
+            IncidentStatus::Resolved => Ok(AckOutcome::Resolved(inc)),
+            IncidentStatus::Open => {
+                tx.execute(
+                    "UPDATE incidents SET status = 'acked', acked_by = ?2, acked_at = ?3, \
+                     next_due_at = NULL, updated_at = ?3 WHERE id = ?1 AND status = 'open'",
+                    params![id, who, now_s],
+                )?;
+                tx.chain("incidents", &id.to_string(), "update")?;
+                Ok(AckOutcome::Acked(load(tx, id)?))
+            }
+        }
+    })
+}
+
+/// Open incidents with a level due by `now`, soonest first.
+///
+/// # Errors
+/// When the audit store fails.
+pub fn due(store: &AuditStore, now: DateTime<Utc>) -> Result<Vec<Incident>, AuditError> {
+    let now_s = fmt(now);
+    store.read(|c| {
+        c.prepare(&format!(
+            "SELECT {COLUMNS} FROM incidents WHERE status = 'open' \
+             AND next_due_at IS NOT NULL AND next_due_at <= ?1 ORDER BY next_due_at, id"
+        ))?
+        .query_map([now_s], incident)?
+        .collect()
+    })
+}
+
+/// Open and acknowledged incidents, oldest first.
+///
+/// # Errors
+/// When the audit store fails.
+pub fn list(store: &AuditStore) -> Result<Vec<Incident>, AuditError> {
+    store.read(|c| {
+        c.prepare(&format!(
+            "SELECT {COLUMNS} FROM incidents WHERE status IN ('open', 'acked') ORDER BY id"
+        ))?
+        .query_map([], incident)?
+        .collect()
+    })
+}
+
+/// Fire every level due by `now`, each exactly once across processes.
+///
+/// # Errors
+/// When the audit store fails (levels fired before stay fired).
+pub async fn fire_due(
+    store: &AuditStore,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    notifier: &dyn Notifier,
+) -> Result<Vec<Fired>, AuditError> {
+    let mut fired = Vec::new();
+    for inc in due(store, now)? {
+        if let Some(f) = fire_incident(store, policy, inc.id, now, notifier).await? {
+            fired.push(f);
+        }
+    }
+    Ok(fired)
+}
+
+/// A level claimed for sending.
+struct Claim {
+    incident: Incident,
+    escalation_id: i64,
+    level: LevelSpec,
+    position: u32,
+    due_at: String,
+    skipped: Vec<String>,
+}
+
+/// Fire the level of incident `id` due by `now`, if any and if no other process claimed it:
+/// claim, send to each channel, settle. `None` when nothing was due or another process took it.
+///
+/// # Errors
+/// When the audit store fails.
+pub async fn fire_incident(
+    store: &AuditStore,
+    policy: &Policy,
+    id: i64,
+    now: DateTime<Utc>,
+    notifier: &dyn Notifier,
+) -> Result<Option<Fired>, AuditError> {
+    let Some(claim) = claim(store, id, now)? else {
+        return Ok(None);
+    };
+    let message = message(&claim);
+    let targets = NotifyTarget::from_policy(Some(policy));
+    let mut sent = Vec::new();
+    for channel in &claim.level.notify {
+        let s = match targets.get(channel) {
+            None => Sent {
+                channel: channel.clone(),
+                target: "(none)".into(),
+                ok: false,
+                detail: format!("no channel `{channel}` in policy.yaml"),
+            },
+            Some(t) => {
+                let d = notifier.send(t, &claim.incident.runbook, &message).await;
+                Sent {
+                    channel: channel.clone(),
+                    target: target_label(t),
+                    ok: d.ok,
+                    detail: d.summary,
+                }
+            }
+        };
+        sent.push(s);
+    }
+    let fired_at = fmt(now);
+    settle(store, &claim, &sent, &fired_at)?;
+    Ok(Some(Fired {
+        incident_id: claim.incident.id,
+        runbook: claim.incident.runbook.clone(),
+        severity: claim.incident.severity.clone(),
+        level: claim.position,
+        level_id: claim.level.id.clone(),
+        level_name: claim.level.name.clone(),
+        due_at: claim.due_at,
+        fired_at,
+        skipped: claim.skipped,
+        message,
+        sent,
+        next_due_at: claim.incident.next_due_at,
+    }))
+}
+
+fn message(c: &Claim) -> String {
+    let i = &c.incident;
+    format!(
+        "[{}] `{}` unresolved since {}: incident #{} at {} ({}); response due {}, resolution \
+         due {}; acknowledge with `runbook ack {}`",
+        i.severity,
+        i.runbook,
+        i.opened_at,
+        i.id,
+        c.level.id,
+        c.level.name,
+        i.response_due_at,
+        i.resolution_due_at,
+        i.id
+    )
+}
+
+fn is_constraint(e: &AuditError) -> bool {
+    matches!(e, AuditError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// Step 1: under the write lock, take the highest level due by `now` (the ones passed over
+/// are recorded `skipped`) and move the incident past it.
+fn claim(store: &AuditStore, id: i64, now: DateTime<Utc>) -> Result<Option<Claim>, AuditError> {
+    let now_s = fmt(now);
+    let pid = i64::from(std::process::id());
+    let claimed = store.write(true, |tx| {
+        let Some(inc) = find(tx, id)? else {
+            return Ok(None);
+        };
+        if inc.status != IncidentStatus::Open
+            || inc.next_due_at.as_deref().is_none_or(|d| parse(d) > now)
+        {
+            return Ok(None);
+        }
+        let opened = parse(&inc.opened_at);
+        let from = inc.level as usize;
+        let top = inc
+            .levels
+            .iter()
+            .enumerate()
+            .skip(from)
+            .take_while(|(_, l)| plus(opened, l.after_ms) <= now)
+            .map(|(i, _)| i)
+            .last();
+        let Some(top) = top else {
+            return Ok(None);
+        };
+        let mut skipped = Vec::new();
+        let mut escalation_id = 0;
+        for (i, level) in inc.levels.iter().enumerate().take(top + 1).skip(from) {
+            let state = if i == top { "firing" } else { "skipped" };
+            tx.execute(
+                "INSERT INTO escalations (incident_id, level, level_id, level_name, due_at, \
+                 state, claimed_at, claimed_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id,
+                    i64::try_from(i + 1).unwrap_or(i64::MAX),
+                    level.id,
+                    level.name,
+                    fmt(plus(opened, level.after_ms)),
+                    state,
+                    now_s,
+                    pid
+                ],
+            )?;
+            escalation_id = tx.last_insert_rowid();
+            tx.chain("escalations", &escalation_id.to_string(), "insert")?;
+            if i != top {
+                skipped.push(level.id.clone());
+            }
+        }
+        let next_due = inc
+            .levels
+            .get(top + 1)
+            .map(|l| fmt(plus(opened, l.after_ms)));
+        let position = u32::try_from(top + 1).unwrap_or(u32::MAX);
+        tx.execute(
+            "UPDATE incidents SET escalation_level = ?2, next_due_at = ?3, updated_at = ?4 \
+             WHERE id = ?1",
+            params![id, position, next_due, now_s],
+        )?;
+        tx.chain("incidents", &id.to_string(), "update")?;
+        let level = inc.levels[top].clone();
+        Ok(Some(Claim {
+            due_at: fmt(plus(opened, level.after_ms)),
+            incident: load(tx, id)?,
+            escalation_id,
+            level,
+            position,
+            skipped,
+        }))
+    });
+    match claimed {
+        // Another writer inserted the level first: it is theirs to send.
+        Err(e) if is_constraint(&e) => Ok(None),
+        other => other,
+    }
+}
+
+/// Step 3: record each channel's answer and mark the level fired.
+fn settle(
+    store: &AuditStore,
+    claim: &Claim,
+    sent: &[Sent],
+    fired_at: &str,
+) -> Result<(), AuditError> {
+    store.write(true, |tx: &WriteTx<'_>| {
+        for s in sent {
+            tx.execute(
+                "INSERT INTO notifications (incident_id, escalation_id, run_id, channel, target, \
+                 sent_at, status, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    claim.incident.id,
+                    claim.escalation_id,
+                    claim.incident.last_run_id,
+                    s.channel,
+                    s.target,
+                    fired_at,
+                    if s.ok { "ok" } else { "failed" },
+                    s.detail
+                ],
+            )?;
+        }
+        let result = json!({
+            "channels": sent.iter().map(|s| json!({
+                "channel": s.channel, "target": s.target, "status": if s.ok { "ok" } else { "failed" },
+                "detail": s.detail,
+            })).collect::<Vec<_>>(),
+        });
+        let changed = tx.execute(
+            "UPDATE escalations SET state = 'fired', fired_at = ?2, result = ?3 \
+             WHERE id = ?1 AND state = 'firing'",
+            params![claim.escalation_id, fired_at, result.to_string()],
+        )?;
+        if changed > 0 {
+            tx.chain("escalations", &claim.escalation_id.to_string(), "update")?;
+        }
+        Ok(())
+    })
+}
+
+/// Where a run ends (`runbook run`, and `serve` for alert-started runs): open, update or
+/// resolve the incident of `spec.runbook` and `key`, then fire what is due for it now (the
+/// first level of a new incident). `key` is the runbook name for CLI runs, the alert
+/// fingerprint for alerts.
+///
+/// # Errors
+/// When the audit store fails.
+pub async fn after_run(
+    store: &AuditStore,
+    policy: &Policy,
+    spec: &Spec,
+    key: &str,
+    run: &RunResult,
+    now: DateTime<Utc>,
+    notifier: &dyn Notifier,
+) -> Result<RunEscalation, AuditError> {
+    let change = open_or_update(store, spec, key, &run.run_id, run.outcome, now)?;
+    let mut fired = Vec::new();
+    if let Change::Opened(inc) | Change::Updated(inc) = &change
+        && let Some(f) = fire_incident(store, policy, inc.id, now, notifier).await?
+    {
+        fired.push(f);
+    }
+    Ok(RunEscalation { change, fired })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::actions::NotifyTarget;
+    use crate::escalation::notifier::Delivery;
+
+    /// Counts sends; fails the JSON webhook.
+    #[derive(Default)]
+    struct Fake {
+        sent: AtomicUsize,
+        messages: Mutex<Vec<String>>,
+    }
+
+    impl Notifier for Fake {
+        fn send<'a>(
+            &'a self,
+            target: &'a NotifyTarget,
+            _runbook: &'a str,
+            message: &'a str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Delivery> + Send + 'a>> {
+            self.sent.fetch_add(1, Ordering::SeqCst);
+            self.messages.lock().unwrap().push(message.to_owned());
+            let ok = !matches!(target, NotifyTarget::Webhook(_));
+            Box::pin(async move {
+                Delivery {
+                    ok,
+                    summary: if ok { "sent" } else { "answered 500" }.into(),
+                }
+            })
+        }
+    }
+
+    const POLICY: &str = "severities:
+  P1: { name: High, response: 15m, resolution: 4h, ladder: p3e }
+ladders:
+  p3e:
+    levels:
+      - { id: L1, name: First, after: 0m, notify: [stdout, ops] }
+      - { id: L2, name: Senior, after: 30m, notify: [ops, stdout] }
+channels:
+  stdout: { type: stdout }
+  ops: { type: webhook, url: 'http://127.0.0.1:9/hook' }
+";
+
+    fn policy() -> Policy {
+        let src = crate::runbook::diagnostic::SourceFile::new("policy.yaml", POLICY);
+        Policy::load(&src).unwrap()
+    }
+
+    fn spec(policy: &Policy) -> Spec {
+        let (name, ladder) = policy.ladder_for(None, "P1").unwrap();
+        Spec {
+            runbook: "rb".into(),
+            severity: "P1".into(),
+            response: std::time::Duration::from_secs(15 * 60),
+            resolution: std::time::Duration::from_secs(4 * 3600),
+            ladder: Some(name.to_owned()),
+            levels: ladder
+                .levels
+                .iter()
+                .map(|l| LevelSpec {
+                    id: l.id.clone(),
+                    name: l.name.clone(),
+                    after_ms: u64::try_from(l.after().as_millis()).unwrap(),
+                    notify: l.notify.clone(),
+                })
+                .collect(),
+            after_action_unresolved: None,
+        }
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse(s)
+    }
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_level_claimed_elsewhere_is_not_sent_and_the_claim_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuditStore::open(&dir.path().join("a.db")).unwrap();
+        let policy = policy();
+        let open_at = t("2030-01-01T00:00:00Z");
+        let Change::Opened(inc) = open_or_update(
+            &store,
+            &spec(&policy),
+            "rb",
+            "run-1",
+            Outcome::ProblemRemains,
+            open_at,
+        )
+        .unwrap() else {
+            panic!("not opened");
+        };
+        let fake = Fake::default();
+        let l1 = block(fire_incident(&store, &policy, inc.id, open_at, &fake))
+            .unwrap()
+            .unwrap();
+        assert_eq!(l1.level_id, "L1");
+        assert_eq!(
+            l1.sent.iter().map(|s| s.ok).collect::<Vec<_>>(),
+            [true, false],
+            "a failed webhook is recorded, the others still sent"
+        );
+        // Another writer got L2 into `escalations` first (the UNIQUE backstop).
+        store
+            .write(false, |tx| {
+                tx.execute(
+                    "INSERT INTO escalations (incident_id, level, level_id, level_name, due_at, \
+                     state, claimed_at) VALUES (?1, 2, 'L2', 'Senior', 'x', 'firing', 'x')",
+                    [inc.id],
+                )
+            })
+            .unwrap();
+        let at = t("2030-01-01T00:31:00Z");
+        let before = fake.sent.load(Ordering::SeqCst);
+        assert!(
+            block(fire_incident(&store, &policy, inc.id, at, &fake))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(fake.sent.load(Ordering::SeqCst), before, "nothing sent");
+        let still = list(&store).unwrap().remove(0);
+        assert_eq!(
+            still.level, 1,
+            "the incident did not move: the claim rolled back"
+        );
+        assert_eq!(due(&store, at).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn ack_stops_the_timers_and_a_good_run_resolves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuditStore::open(&dir.path().join("a.db")).unwrap();
+        let policy = policy();
+        let s = spec(&policy);
+        let open_at = t("2030-01-01T00:00:00Z");
+        open_or_update(&store, &s, "fp-1", "r1", Outcome::ProblemRemains, open_at).unwrap();
+        // Another key is another incident.
+        open_or_update(&store, &s, "fp-2", "r2", Outcome::ProblemRemains, open_at).unwrap();
+        assert_eq!(list(&store).unwrap().len(), 2);
+        let AckOutcome::Acked(i) = ack(&store, 1, "alice", open_at).unwrap() else {
+            panic!("not acked");
+        };
+        assert_eq!(i.next_due_at, None);
+        let later = t("2030-01-01T05:00:00Z");
+        assert_eq!(
+            due(&store, later)
+                .unwrap()
+                .iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(matches!(
+            open_or_update(&store, &s, "fp-1", "r3", Outcome::Healthy, later).unwrap(),
+            Change::Resolved(_)
+        ));
+        assert!(matches!(
+            open_or_update(&store, &s, "fp-1", "r4", Outcome::Healthy, later).unwrap(),
+            Change::Unchanged
+        ));
+        assert!(matches!(
+            ack(&store, 1, "bob", later).unwrap(),
+            AckOutcome::Resolved(_)
+        ));
+        assert!(resolve(&store, "rb", "fp-2", later).unwrap().is_some());
+        assert!(list(&store).unwrap().is_empty());
+        assert!(store.verify().unwrap().is_ok());
+    }
+}

@@ -1,0 +1,763 @@
+//! The HTTP side of `runbook serve` (axum): webhooks in, runs out.
+//!
+//! A delivery goes through, in this order, and stops at the first refusal:
+//! 1. the body cap (413, before anything reads it);
+//! 2. authentication (401, nothing recorded);
+//! 3. parsing (400 with the parser's message);
+//! 4. routing: each firing alert → the runbooks whose `triggers.alerts` name its `alertname`
+//!    and whose `triggers.match` labels it carries; one job per (runbook, fingerprint), and
+//!    none for a key already queued, running or in its cooldown (an alert storm over a few
+//!    fingerprints starts one run per fingerprint);
+//! 5. queue room for those jobs is reserved (503 when full: Alertmanager retries 5xx and drops
+//!    other 4xx, so never 429), and only then
+//! 6. the delivery is recorded in the same transaction that checks its dedup key
+//!    (`groupKey` + status + sorted fingerprints): a duplicate answers 200 and starts nothing;
+//! 7. the reserved jobs are sent to the workers. 200 when something was started or resolved,
+//!    202 when a firing alert matched no runbook (recorded all the same).
+//!
+//! Workers are OS threads, each with its own single-threaded runtime, so a run is exactly
+//! what `runbook run` does, with `trigger: webhook`, the alert as the `alert` context, params
+//! from the alert through `from:`, and mutating actions allowed when `policy.yaml`'s
+//! `auto_remediation` allows them for the runbook's severity.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rusqlite::{Connection, TransactionBehavior, params};
+use serde_json::{Map, Value, json};
+
+use crate::audit::AuditStore;
+use crate::escalation::{self, HostNotifier, Spec};
+use crate::exec::{Executor, Options};
+use crate::host::RealHost;
+use crate::runbook::model::Runbook;
+use crate::runbook::{Catalog, param};
+use crate::serve::auth::Authenticator;
+use crate::serve::payload::{
+    Alert, Delivery, Limits, ParamValue, Source, Status, parse_alertmanager, parse_generic,
+    parse_grafana,
+};
+
+/// How to serve.
+pub struct Config {
+    /// Where to listen (loopback by default).
+    pub listen: SocketAddr,
+    /// The largest body read; larger is 413 before parsing.
+    pub body_limit: usize,
+    /// Jobs waiting for a worker; more is 503.
+    pub queue: usize,
+    /// Runs at the same time.
+    pub workers: usize,
+    /// After a run of (runbook, fingerprint), alerts for it start nothing for this long.
+    pub cooldown: Duration,
+    /// The audit DB.
+    pub db: PathBuf,
+    /// Who may deliver to `/hooks/alertmanager` (bearer or basic auth).
+    pub auth_alertmanager: Authenticator,
+    /// Who may deliver to `/hooks/grafana` (bearer/basic, and its HMAC when configured).
+    pub auth_grafana: Authenticator,
+    /// Who may deliver to `/hooks/generic` (HMAC over `timestamp.body`, required).
+    pub auth_generic: Authenticator,
+    /// Payload limits.
+    pub limits: Limits,
+}
+
+/// One run to do.
+#[derive(Debug)]
+pub struct Job {
+    runbook: String,
+    key: String,
+    params: Map<String, Value>,
+    alert: Value,
+    delivery: i64,
+}
+
+/// What the workers and handlers share.
+pub struct App {
+    catalog: Catalog,
+    config: Config,
+    deliveries: Mutex<Connection>,
+    queue: tokio::sync::mpsc::Sender<Job>,
+    keys: Mutex<Keys>,
+    metrics: Metrics,
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// (runbook, fingerprint) keys queued or running, and when each last finished.
+#[derive(Default)]
+struct Keys {
+    busy: HashSet<(String, String)>,
+    finished: HashMap<(String, String), Instant>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    deliveries: Mutex<BTreeMap<(String, u16), u64>>,
+    runs: Mutex<BTreeMap<(String, String), u64>>,
+    durations: Mutex<Histogram>,
+    queued: AtomicU64,
+    coalesced: AtomicU64,
+    escalations: AtomicU64,
+}
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Metrics {
+    fn delivery(&self, endpoint: &str, code: StatusCode) {
+        *lock(&self.deliveries)
+            .entry((endpoint.to_owned(), code.as_u16()))
+            .or_default() += 1;
+    }
+
+    fn run(&self, runbook: &str, outcome: &str, secs: f64) {
+        *lock(&self.runs)
+            .entry((runbook.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
+        let mut h = lock(&self.durations);
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                h.buckets[i] += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// Prometheus text exposition.
+    fn render(&self, open_incidents: Option<u64>) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP runbook_deliveries_total Webhook deliveries by endpoint and status code."
+        );
+        let _ = writeln!(out, "# TYPE runbook_deliveries_total counter");
+        for ((e, c), n) in lock(&self.deliveries).iter() {
+            let _ = writeln!(
+                out,
+                "runbook_deliveries_total{{endpoint=\"{e}\",code=\"{c}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP runbook_runs_total Runs started by alerts, by runbook and outcome."
+        );
+        let _ = writeln!(out, "# TYPE runbook_runs_total counter");
+        for ((r, o), n) in lock(&self.runs).iter() {
+            let _ = writeln!(
+                out,
+                "runbook_runs_total{{runbook=\"{r}\",outcome=\"{o}\"}} {n}"
+            );
+        }
+        let h = lock(&self.durations);
+        let _ = writeln!(
+            out,
+            "# HELP runbook_run_duration_seconds Wall time of runs started by alerts."
+        );
+        let _ = writeln!(out, "# TYPE runbook_run_duration_seconds histogram");
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "runbook_run_duration_seconds_bucket{{le=\"{le}\"}} {}",
+                h.buckets[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "runbook_run_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(out, "runbook_run_duration_seconds_sum {}", h.sum);
+        let _ = writeln!(out, "runbook_run_duration_seconds_count {}", h.count);
+        let _ = writeln!(out, "# HELP runbook_queue_depth Jobs waiting for a worker.");
+        let _ = writeln!(out, "# TYPE runbook_queue_depth gauge");
+        let _ = writeln!(
+            out,
+            "runbook_queue_depth {}",
+            self.queued.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP runbook_alerts_coalesced_total Alerts that started nothing: their runbook and fingerprint were queued, running or cooling down."
+        );
+        let _ = writeln!(out, "# TYPE runbook_alerts_coalesced_total counter");
+        let _ = writeln!(
+            out,
+            "runbook_alerts_coalesced_total {}",
+            self.coalesced.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP runbook_escalations_fired_total Escalation levels fired by this server's timer."
+        );
+        let _ = writeln!(out, "# TYPE runbook_escalations_fired_total counter");
+        let _ = writeln!(
+            out,
+            "runbook_escalations_fired_total {}",
+            self.escalations.load(Ordering::Relaxed)
+        );
+        if let Some(n) = open_incidents {
+            let _ = writeln!(
+                out,
+                "# HELP runbook_incidents_open Incidents open or acknowledged."
+            );
+            let _ = writeln!(out, "# TYPE runbook_incidents_open gauge");
+            let _ = writeln!(out, "runbook_incidents_open {n}");
+        }
+        out
+    }
+}
+
+/// Build the app: the router and the job receiver the workers drain.
+///
+/// # Errors
+/// When the audit DB cannot be opened.
+pub fn app(
+    catalog: Catalog,
+    config: Config,
+) -> Result<(Arc<App>, tokio::sync::mpsc::Receiver<Job>), String> {
+    // The store migrates the schema; the server's own connection then records deliveries.
+    drop(AuditStore::open(&config.db).map_err(|e| e.to_string())?);
+    let conn = Connection::open(&config.db).map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    let (tx, rx) = tokio::sync::mpsc::channel(config.queue.max(1));
+    Ok((
+        Arc::new(App {
+            catalog,
+            config,
+            deliveries: Mutex::new(conn),
+            queue: tx,
+            keys: Mutex::new(Keys::default()),
+            metrics: Metrics::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+        }),
+        rx,
+    ))
+}
+
+/// The routes.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.config.body_limit;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/hooks/alertmanager", post(alertmanager))
+        .route("/hooks/grafana", post(grafana))
+        .route("/hooks/generic", post(generic))
+        .route("/api/runs", get(api_runs))
+        .route("/api/runs/{id}", get(api_run))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let open = {
+        let conn = lock(&app.deliveries);
+        conn.query_row(
+            "SELECT COUNT(*) FROM incidents WHERE status IN ('open', 'acked')",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+    };
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(open),
+    )
+        .into_response()
+}
+
+async fn alertmanager(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    deliver(&app, Source::Alertmanager, &headers, &body)
+}
+
+async fn grafana(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    deliver(&app, Source::Grafana, &headers, &body)
+}
+
+async fn generic(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    deliver(&app, Source::Generic, &headers, &body)
+}
+
+fn reply(app: &App, endpoint: &str, code: StatusCode, body: Value) -> Response {
+    app.metrics.delivery(endpoint, code);
+    (code, axum::Json(body)).into_response()
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "the delivery pipeline, step by step, as the module doc lists it"
+)]
+fn deliver(app: &App, source: Source, headers: &HeaderMap, body: &[u8]) -> Response {
+    let endpoint = match source {
+        Source::Alertmanager => "alertmanager",
+        Source::Grafana => "grafana",
+        Source::Generic => "generic",
+    };
+    let auth = match source {
+        Source::Alertmanager => &app.config.auth_alertmanager,
+        Source::Grafana => &app.config.auth_grafana,
+        Source::Generic => &app.config.auth_generic,
+    };
+    // The generic endpoint takes only signed deliveries.
+    let unsigned_generic = source == Source::Generic && auth.is_open();
+    let verified = match auth.check(headers, body, chrono::Utc::now().timestamp()) {
+        Ok(v) if !unsigned_generic => v,
+        Ok(_) => {
+            return reply(
+                app,
+                endpoint,
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "unauthorized: no HMAC secret configured for /hooks/generic" }),
+            );
+        }
+        Err(e) => {
+            return reply(
+                app,
+                endpoint,
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": e.to_string() }),
+            );
+        }
+    };
+    let limits = &app.config.limits;
+    let parsed = match source {
+        Source::Alertmanager => parse_alertmanager(body, limits),
+        Source::Grafana => parse_grafana(body, limits),
+        Source::Generic => parse_generic(body, verified.signed_timestamp, limits),
+    };
+    let delivery = match parsed {
+        Ok(d) => d,
+        Err(e) => {
+            return reply(
+                app,
+                endpoint,
+                StatusCode::BAD_REQUEST,
+                json!({ "error": e.to_string() }),
+            );
+        }
+    };
+    // Route, coalesce, reserve room, record (dedup), send.
+    let (jobs, unrouted, coalesced) = route(app, &delivery);
+    let permits = if jobs.is_empty() {
+        None
+    } else {
+        let Ok(p) = app.queue.try_reserve_many(jobs.len()) else {
+            release(app, &jobs);
+            return reply(
+                app,
+                endpoint,
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "queue full; retry" }),
+            );
+        };
+        Some(p)
+    };
+    let runbooks: Vec<&str> = jobs.iter().map(|j| j.runbook.as_str()).collect();
+    let recorded = record(app, endpoint, &delivery, &runbooks, body);
+    let id = match recorded {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            release(app, &jobs);
+            return reply(
+                app,
+                endpoint,
+                StatusCode::OK,
+                json!({ "duplicate": true, "started": 0 }),
+            );
+        }
+        Err(e) => {
+            release(app, &jobs);
+            return reply(
+                app,
+                endpoint,
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": format!("cannot record the delivery: {e}") }),
+            );
+        }
+    };
+    let started = jobs.len();
+    if let Some(permits) = permits {
+        for (permit, mut job) in permits.zip(jobs) {
+            job.delivery = id;
+            app.metrics.queued.fetch_add(1, Ordering::Relaxed);
+            permit.send(job);
+        }
+    }
+    app.metrics
+        .coalesced
+        .fetch_add(coalesced as u64, Ordering::Relaxed);
+    let resolved = resolve_incidents(app, &delivery);
+    let code = if started == 0 && resolved == 0 && unrouted > 0 {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    reply(
+        app,
+        endpoint,
+        code,
+        json!({
+            "delivery": id,
+            "started": started,
+            "coalesced": coalesced,
+            "unrouted": unrouted,
+            "resolved": resolved,
+        }),
+    )
+}
+
+/// The jobs a delivery starts; how many firing alerts matched no runbook; how many were
+/// coalesced into a queued, running or cooling-down run.
+fn route(app: &App, d: &Delivery) -> (Vec<Job>, usize, usize) {
+    let mut jobs = Vec::new();
+    let (mut unrouted, mut coalesced) = (0, 0);
+    let mut keys = lock(&app.keys);
+    let cooldown = app.config.cooldown;
+    for alert in d.alerts.iter().filter(|a| a.status == Status::Firing) {
+        let targets = targets(app, d, alert);
+        if targets.is_empty() {
+            unrouted += 1;
+            continue;
+        }
+        for rb in targets {
+            let key = (rb.name.clone(), alert.fingerprint.clone());
+            let cooling = keys
+                .finished
+                .get(&key)
+                .is_some_and(|t| t.elapsed() < cooldown);
+            if keys.busy.contains(&key) || cooling {
+                coalesced += 1;
+                continue;
+            }
+            keys.busy.insert(key.clone());
+            let alert_ctx = json!({
+                "labels": alert.labels,
+                "annotations": alert.annotations,
+                "status": "firing",
+                "starts_at": alert.starts_at.map(|t| t.to_rfc3339()),
+                "fingerprint": alert.fingerprint,
+            });
+            jobs.push(Job {
+                runbook: rb.name.clone(),
+                key: alert.fingerprint.clone(),
+                params: params_from(rb, &alert_ctx, &d.params),
+                alert: alert_ctx,
+                delivery: 0,
+            });
+        }
+    }
+    (jobs, unrouted, coalesced)
+}
+
+/// The runbooks an alert starts: a generic delivery names its runbook; otherwise the
+/// runbooks whose `triggers.alerts` holds the alertname and whose `triggers.match` labels
+/// the alert carries.
+fn targets<'a>(app: &'a App, d: &Delivery, alert: &Alert) -> Vec<&'a Runbook> {
+    let runbooks = app.catalog.runbooks.iter();
+    if let Some(name) = &d.runbook {
+        return runbooks.filter(|r| &r.name == name).collect();
+    }
+    let name = alert.alertname().unwrap_or("");
+    runbooks
+        .filter(|r| r.triggers.alerts.iter().any(|a| a == name))
+        .filter(|r| {
+            r.triggers
+                .matchers
+                .iter()
+                .all(|(k, v)| alert.labels.get(k) == Some(v))
+        })
+        .collect()
+}
+
+/// Jobs not sent after all: their keys are free again.
+fn release(app: &App, jobs: &[Job]) {
+    let mut keys = lock(&app.keys);
+    for j in jobs {
+        keys.busy.remove(&(j.runbook.clone(), j.key.clone()));
+    }
+}
+
+/// Params: defaults, then each param's `from:` (`alert.labels.x`, `alert.annotations.y`),
+/// then a generic delivery's `params`. A value that does not parse as the param's type is
+/// left out (the default stays).
+fn params_from(
+    rb: &Runbook,
+    alert: &Value,
+    given: &BTreeMap<String, ParamValue>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for p in &rb.params {
+        if let Some(d) = &p.default {
+            out.insert(p.name.clone(), d.clone());
+        }
+        let from = p.from.as_deref().and_then(|f| {
+            let mut v = alert;
+            for part in f.strip_prefix("alert.")?.split('.') {
+                v = v.get(part)?;
+            }
+            v.as_str().map(str::to_owned)
+        });
+        let given = given.get(&p.name).map(ParamValue::to_text);
+        if let Some(text) = given.or(from)
+            && let Ok(v) = param::parse(p.ty, &text)
+        {
+            out.insert(p.name.clone(), v);
+        }
+    }
+    out
+}
+
+/// Record a delivery unless its dedup key was seen: `Ok(None)` for a duplicate.
+fn record(
+    app: &App,
+    endpoint: &str,
+    d: &Delivery,
+    runbooks: &[&str],
+    body: &[u8],
+) -> Result<Option<i64>, rusqlite::Error> {
+    let mut conn = lock(&app.deliveries);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let seen: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM alerts WHERE dedup_key = ?1)",
+        [&d.dedup_key],
+        |r| r.get(0),
+    )?;
+    if seen {
+        return Ok(None);
+    }
+    let payload = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    tx.execute(
+        "INSERT INTO alerts (received_at, source, dedup_key, runbook, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            endpoint,
+            d.dedup_key,
+            (!runbooks.is_empty()).then(|| runbooks.join(",")),
+            payload.to_string(),
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(Some(id))
+}
+
+/// Run jobs until the queue closes: `workers` threads, each with its own runtime.
+pub fn spawn_workers(
+    app: &Arc<App>,
+    rx: tokio::sync::mpsc::Receiver<Job>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let rx = Arc::new(Mutex::new(rx));
+    (0..app.config.workers.max(1))
+        .map(|i| {
+            let (app, rx) = (Arc::clone(app), Arc::clone(&rx));
+            std::thread::Builder::new()
+                .name(format!("runbook-worker-{i}"))
+                .spawn(move || worker(&app, &rx))
+                .expect("a worker thread")
+        })
+        .collect()
+}
+
+fn worker(app: &App, rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let Ok(store) = AuditStore::open(&app.config.db) else {
+        return;
+    };
+    loop {
+        // Wait a little at a time, so another worker can take the receiver and a shutdown
+        // is noticed; after a shutdown, drain what was accepted, then stop.
+        let next = {
+            let mut rx = lock(rx);
+            rt.block_on(async { tokio::time::timeout(Duration::from_millis(200), rx.recv()).await })
+        };
+        let job = match next {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(_) => {
+                if app.stopping.load(Ordering::SeqCst)
+                    && app.metrics.queued.load(Ordering::SeqCst) == 0
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        app.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = run_job(app, &store, &rt, &job);
+        app.metrics
+            .run(&job.runbook, &outcome, started.elapsed().as_secs_f64());
+        let mut keys = lock(&app.keys);
+        let key = (job.runbook.clone(), job.key.clone());
+        keys.busy.remove(&key);
+        keys.finished.insert(key, Instant::now());
+    }
+}
+
+/// Stop: no new jobs are taken from new deliveries (the listener is closed by then); the
+/// workers finish the queued ones and return.
+pub fn stop(app: &App) {
+    app.stopping.store(true, Ordering::SeqCst);
+}
+
+fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Job) -> String {
+    let Some(rb) = app.catalog.runbooks.iter().find(|r| r.name == job.runbook) else {
+        return "fault".into();
+    };
+    let policy = app.catalog.policy.as_ref();
+    let yes = policy
+        .and_then(|p| p.auto_remediation.get(&rb.severity))
+        .copied()
+        .unwrap_or(false);
+    store.add_secrets(rb.params.iter().filter(|p| p.secret).filter_map(|p| {
+        job.params
+            .get(&p.name)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+    }));
+    let ladder = policy
+        .and_then(|p| {
+            p.ladder_for(
+                rb.escalation.as_ref().and_then(|e| e.ladder.as_deref()),
+                &rb.severity,
+            )
+        })
+        .map(|(_, l)| {
+            l.levels
+                .iter()
+                .map(|lv| (lv.id.clone(), lv.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let host = RealHost::new();
+    let opts = Options {
+        yes,
+        interactive: false,
+        trigger: "webhook".into(),
+        alert: Some(job.alert.clone()),
+        channels: crate::actions::NotifyTarget::from_policy(policy),
+        ladder,
+        ..Options::default()
+    };
+    let mut exec = Executor::new(rb, &host, store, job.params.clone(), opts);
+    let Ok(result) = rt.block_on(exec.run()) else {
+        return "fault".into();
+    };
+    // The incident of this runbook and alert: opened, updated or resolved; its first level
+    // fires now, the next ones from the escalation timer.
+    if let (Some(policy), Some(spec)) = (policy, policy.and_then(|p| Spec::new(p, rb))) {
+        let notifier = HostNotifier::default();
+        let _ = rt.block_on(escalation::after_run(
+            store,
+            policy,
+            &spec,
+            &job.key,
+            &result,
+            chrono::Utc::now(),
+            &notifier,
+        ));
+    }
+    serde_json::to_value(result.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Resolved alerts close their incidents (the runbooks their alertname routes to); returns
+/// how many incidents were resolved.
+fn resolve_incidents(app: &App, d: &Delivery) -> usize {
+    let Ok(store) = AuditStore::open(&app.config.db) else {
+        return 0;
+    };
+    let mut n = 0;
+    for alert in d.resolved() {
+        for rb in targets(app, d, alert) {
+            if let Ok(Some(_)) =
+                escalation::resolve(&store, &rb.name, &alert.fingerprint, chrono::Utc::now())
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Fire the escalation levels that are due, every `every`, until the server stops.
+pub async fn escalation_timer(app: Arc<App>, every: Duration) {
+    let Some(policy) = app.catalog.policy.clone() else {
+        return;
+    };
+    let notifier = HostNotifier::default();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !app.stopping.load(Ordering::SeqCst) {
+        tick.tick().await;
+        let Ok(store) = AuditStore::open(&app.config.db) else {
+            continue;
+        };
+        if let Ok(fired) =
+            escalation::fire_due(&store, &policy, chrono::Utc::now(), &notifier).await
+        {
+            app.metrics
+                .escalations
+                .fetch_add(fired.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn api_runs(State(app): State<Arc<App>>) -> Response {
+    let store = match AuditStore::open(&app.config.db) {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    match store.history(None, 100) {
+        Ok(runs) => axum::Json(json!(runs)).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn api_run(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let store = match AuditStore::open(&app.config.db) {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    match store.show(&id) {
+        Ok(Some((run, steps))) => axum::Json(json!({ "run": run, "steps": steps })).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "error": "no such run" })),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}

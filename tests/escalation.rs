@@ -1,0 +1,565 @@
+//! Escalation timers end to end: the real binary, a real `SQLite` audit file, the seed
+//! policy.yaml (ladder p3e: L1 at once, L2 after 30 min, L3 after 2 h, L4 after 4 h; P1
+//! response 15 min, resolution 4 h) with its webhooks pointed at a loopback axum server that
+//! records what it receives. The clock is `--now`, relative to the incident's `opened_at`;
+//! every `runbook` invocation is a new process, so every step also "restarts" the engine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::routing::post;
+use chrono::{DateTime, SecondsFormat, Utc};
+use insta_cmd::get_cargo_bin;
+use rusqlite::Connection;
+use serde_json::Value;
+
+/// What the loopback server received: (path, JSON body).
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+struct Server {
+    addr: SocketAddr,
+    received: Received,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// Records a POST; `/fail` answers 500, everything else 200.
+async fn record(State(rx): State<Received>, uri: Uri, body: axum::body::Bytes) -> StatusCode {
+    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    rx.lock().unwrap().push((uri.path().to_owned(), v));
+    if uri.path() == "/fail" {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// The loopback server that stands in for the webhooks.
+fn server() -> Server {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let received: Received = Arc::default();
+    let app = Router::new()
+        .route("/{*path}", post(record))
+        .with_state(Arc::clone(&received));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server {
+        addr,
+        received,
+        _rt: rt,
+    }
+}
+
+/// P1, ladder p3e, one check that fails until `{dir}/ok` exists, no cause: a problem that
+/// nothing here fixes.
+const RUNBOOK: &str = r#"runbook: stuck
+title: Stuck
+severity: P1
+params:
+  dir: { type: path, default: /nonexistent }
+checks:
+  - id: ok_file
+    probe: file
+    with: { path: "{{ params.dir }}/ok" }
+    expect: "exists"
+escalation: { ladder: p3e, after_action_unresolved: 10m }
+"#;
+
+struct Case {
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+impl Case {
+    /// The seed policy with `ops` posting to `ops_path` and `slack` to `/services/T0/secret`
+    /// on the loopback server.
+    fn new(ops_path: &str) -> Self {
+        let server = server();
+        let dir = tempfile::tempdir().unwrap();
+        let rb = dir.path().join("runbooks");
+        std::fs::create_dir(&rb).unwrap();
+        let policy = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
+        )
+        .unwrap();
+        let base = format!("http://{}", server.addr);
+        let policy = policy
+            .replace(
+                "http://127.0.0.1:9095/hooks/runbook",
+                &format!("{base}{ops_path}"),
+            )
+            .replace(
+                "http://127.0.0.1:9096/services/aurora-incidents",
+                &format!("{base}/services/T0/secret"),
+            );
+        assert!(policy.contains(&base), "the seed policy's channels moved");
+        std::fs::write(rb.join("policy.yaml"), policy).unwrap();
+        std::fs::write(rb.join("stuck.yaml"), RUNBOOK).unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        Case { dir, server }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("audit.db")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(get_cargo_bin("runbook"));
+        cmd.current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("RUNBOOK_DIR")
+            .env_remove("RUNBOOK_DB")
+            .stdin(Stdio::null())
+            .args(["--runbooks", "runbooks", "--db"])
+            .arg(self.db())
+            .args(args);
+        cmd
+    }
+
+    fn cli(&self, args: &[&str]) -> (i32, String) {
+        let out = self.cmd(args).output().unwrap();
+        (out.status.code().unwrap_or(-1), text(&out))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--format", "json"]);
+        let out = self.cmd(&all).output().unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
+    }
+
+    /// `run stuck`: fails until the ok file exists.
+    fn run(&self) -> (i32, String) {
+        let dir = format!("dir={}", self.dir.path().join("state").display());
+        self.cli(&["run", "stuck", "--set", &dir])
+    }
+
+    fn make_healthy(&self) {
+        std::fs::write(self.dir.path().join("state/ok"), "").unwrap();
+    }
+
+    /// `tick --now opened+offset`, as JSON; asserts exit 0.
+    fn tick(&self, opened: DateTime<Utc>, offset: &str) -> Value {
+        let now = at(opened, offset);
+        let doc = self.json(&["tick", "--now", &now]);
+        assert_eq!(doc["exit_code"], 0, "{doc}");
+        doc
+    }
+
+    /// The level ids fired by a tick document.
+    fn fired(doc: &Value) -> Vec<String> {
+        doc["escalations"]["fired"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["level_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn incidents(&self, now: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["incidents"];
+        if let Some(n) = now {
+            args.extend_from_slice(&["--now", n]);
+        }
+        self.json(&args)["incidents"].as_array().unwrap().clone()
+    }
+
+    /// The only open incident's `opened_at`.
+    fn opened(&self) -> DateTime<Utc> {
+        let list = self.incidents(None);
+        assert_eq!(list.len(), 1, "{list:?}");
+        time(list[0]["opened_at"].as_str().unwrap())
+    }
+
+    fn received(&self) -> Vec<(String, Value)> {
+        self.server.received.lock().unwrap().clone()
+    }
+
+    /// Messages the server received that name level `id` (`at L2 (`).
+    fn received_for(&self, path: &str, level: &str) -> usize {
+        let needle = format!("at {level} (");
+        self.received()
+            .iter()
+            .filter(|(p, body)| {
+                p == path
+                    && body["message"]
+                        .as_str()
+                        .or(body["text"].as_str())
+                        .is_some_and(|m| m.contains(&needle))
+            })
+            .count()
+    }
+
+    /// Rows of a query, every value as text (`NULL` for null).
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let conn = Connection::open(self.db()).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                        rusqlite::types::ValueRef::Integer(x) => x.to_string(),
+                        v => String::from_utf8_lossy(v.as_bytes().unwrap()).into_owned(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    fn assert_audit_verifies(&self) {
+        let (code, out) = self.cli(&["audit", "verify"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.starts_with("ok:"), "{out}");
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn fmt(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `opened + offset` (`31m`, `2h1m`) in RFC 3339.
+fn at(opened: DateTime<Utc>, offset: &str) -> String {
+    let d = humantime::parse_duration(offset).unwrap();
+    fmt(opened + chrono::Duration::from_std(d).unwrap())
+}
+
+const OPS: &str = "/hooks/runbook";
+const SLACK: &str = "/services/T0/secret";
+
+#[test]
+fn a_failing_run_opens_an_incident_and_each_level_fires_at_its_time_once() {
+    let case = Case::new(OPS);
+    let (code, out) = case.run();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("incident #1 opened (P1, ladder p3e)"), "{out}");
+    assert!(
+        out.contains("escalated to L1 (First Response): stdout ok, ops ok"),
+        "{out}"
+    );
+    assert!(out.contains("✉ [P1] `stuck` unresolved"), "{out}");
+
+    let opened = case.opened();
+    let list = case.incidents(None);
+    let inc = &list[0];
+    assert_eq!(inc["severity"], "P1");
+    assert_eq!(inc["status"], "open");
+    assert_eq!(inc["level"]["id"], "L1");
+    assert_eq!(inc["next"]["id"], "L2");
+    assert_eq!(inc["next"]["due_at"], at(opened, "30m"));
+    assert_eq!(inc["recheck_due_at"], at(opened, "10m"));
+    // L1 went to the JSON webhook (the stdout channel is the run's own output).
+    assert_eq!(case.received_for(OPS, "L1"), 1);
+    let (_, body) = &case.received()[0];
+    assert_eq!(body["runbook"], "stuck");
+    assert_eq!(
+        case.rows("SELECT channel, target, status FROM notifications ORDER BY id"),
+        vec![
+            vec!["stdout".to_owned(), "stdout".to_owned(), "ok".to_owned()],
+            vec![
+                "ops".to_owned(),
+                format!("webhook http://{}", case.server.addr),
+                "ok".to_owned()
+            ],
+        ],
+        "a webhook's path is never stored"
+    );
+
+    assert!(Case::fired(&case.tick(opened, "29m")).is_empty());
+    assert_eq!(case.received().len(), 1);
+
+    let doc = case.tick(opened, "31m");
+    assert_eq!(Case::fired(&doc), ["L2"], "{doc}");
+    assert_eq!(
+        doc["escalations"]["fired"][0]["next_due_at"],
+        at(opened, "2h")
+    );
+    assert_eq!(case.received_for(OPS, "L2"), 1);
+    assert_eq!(case.received_for(SLACK, "L2"), 1);
+    let slack: Vec<Value> = case
+        .received()
+        .into_iter()
+        .filter(|(p, _)| p == SLACK)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(
+        slack[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["text"],
+        "Slack-compatible payload"
+    );
+
+    // The same time again: nothing.
+    assert!(Case::fired(&case.tick(opened, "31m")).is_empty());
+    assert!(Case::fired(&case.tick(opened, "1h59m")).is_empty());
+    assert_eq!(Case::fired(&case.tick(opened, "2h1m")), ["L3"]);
+    assert!(Case::fired(&case.tick(opened, "2h1m")).is_empty());
+    assert_eq!(Case::fired(&case.tick(opened, "4h1m")), ["L4"]);
+    assert!(Case::fired(&case.tick(opened, "4h1m")).is_empty());
+    assert!(Case::fired(&case.tick(opened, "30h")).is_empty());
+
+    for level in ["L2", "L3", "L4"] {
+        assert_eq!(case.received_for(OPS, level), 1, "{level} to ops");
+        assert_eq!(case.received_for(SLACK, level), 1, "{level} to slack");
+    }
+    assert_eq!(case.received().len(), 1 + 3 * 2);
+    assert_eq!(
+        case.rows("SELECT level, level_id, state FROM escalations ORDER BY level"),
+        (1..=4)
+            .map(|l| vec![l.to_string(), format!("L{l}"), "fired".to_owned()])
+            .collect::<Vec<_>>()
+    );
+    let inc = &case.incidents(None)[0];
+    assert_eq!(inc["level"]["id"], "L4");
+    assert_eq!(inc["next"], Value::Null);
+    case.assert_audit_verifies();
+}
+
+#[test]
+fn concurrent_ticks_fire_a_level_exactly_once() {
+    let case = Case::new(OPS);
+    assert_eq!(case.run().0, 1);
+    let opened = case.opened();
+    let now = at(opened, "31m");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            case.cmd(&["tick", "--format", "json", "--now", &now])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut fired = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        fired.extend(Case::fired(&doc));
+    }
+    assert_eq!(fired, ["L2"], "exactly one tick fires L2");
+    assert_eq!(case.received_for(OPS, "L2"), 1);
+    assert_eq!(case.received_for(SLACK, "L2"), 1);
+    assert_eq!(
+        case.rows("SELECT COUNT(*) FROM escalations WHERE level = 2"),
+        [["1"]]
+    );
+    case.assert_audit_verifies();
+}
+
+#[test]
+fn after_a_restart_between_two_deadlines_the_next_level_fires_and_not_the_last_again() {
+    let case = Case::new(OPS);
+    assert_eq!(case.run().0, 1);
+    let opened = case.opened();
+    assert_eq!(Case::fired(&case.tick(opened, "31m")), ["L2"]);
+    // The next process knows only what SQLite holds.
+    let inc = &case.incidents(Some(&at(opened, "1h")))[0];
+    assert_eq!(inc["level"]["id"], "L2");
+    assert_eq!(inc["next"]["due_at"], at(opened, "2h"));
+    let doc = case.tick(opened, "2h1m");
+    assert_eq!(Case::fired(&doc), ["L3"], "{doc}");
+    assert_eq!(
+        doc["escalations"]["fired"][0]["skipped"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        case.received_for(OPS, "L2"),
+        1,
+        "L2 again after the restart"
+    );
+    assert_eq!(case.received_for(OPS, "L3"), 1);
+}
+
+#[test]
+fn a_late_tick_fires_the_highest_due_level_once_and_records_the_others_skipped() {
+    let case = Case::new(OPS);
+    assert_eq!(case.run().0, 1);
+    let opened = case.opened();
+    let doc = case.tick(opened, "4h1m");
+    assert_eq!(Case::fired(&doc), ["L4"], "{doc}");
+    assert_eq!(
+        doc["escalations"]["fired"][0]["skipped"],
+        serde_json::json!(["L2", "L3"])
+    );
+    assert_eq!(
+        case.received_for(OPS, "L2") + case.received_for(OPS, "L3"),
+        0
+    );
+    assert_eq!(case.received_for(OPS, "L4"), 1);
+    assert_eq!(
+        case.rows("SELECT level_id, state FROM escalations ORDER BY level"),
+        vec![
+            vec!["L1", "fired"],
+            vec!["L2", "skipped"],
+            vec!["L3", "skipped"],
+            vec!["L4", "fired"],
+        ]
+    );
+    assert!(Case::fired(&case.tick(opened, "5h")).is_empty());
+}
+
+#[test]
+fn ack_stops_the_ladder_and_a_healthy_run_resolves_the_incident() {
+    let case = Case::new(OPS);
+    assert_eq!(case.run().0, 1);
+    let opened = case.opened();
+    let (code, out) = case.cli(&["ack", "1", "--by", "alice", "--now", &at(opened, "5m")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("acknowledged by alice"), "{out}");
+    let (code, out) = case.cli(&["ack", "1", "--by", "bob"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already by alice"), "{out}");
+    assert_eq!(case.cli(&["ack", "99"]).0, 2);
+
+    assert!(Case::fired(&case.tick(opened, "31m")).is_empty());
+    assert!(Case::fired(&case.tick(opened, "5h")).is_empty());
+    assert_eq!(case.received().len(), 1, "only L1, before the ack");
+    let list = case.incidents(Some(&at(opened, "5h")));
+    assert_eq!(list.len(), 1, "acked stays listed");
+    assert_eq!(list[0]["status"], "acked");
+    assert_eq!(list[0]["acked_by"], "alice");
+    assert_eq!(list[0]["next"], Value::Null);
+    assert_eq!(
+        list[0]["response"]["breached"], false,
+        "acked within 15 min"
+    );
+    assert_eq!(list[0]["resolution"]["breached"], true, "4 h passed");
+
+    // Still failing: the same incident, not a new one.
+    let (code, out) = case.run();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("incident #1 still acked"), "{out}");
+    case.make_healthy();
+    let (code, out) = case.run();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("incident #1 resolved"), "{out}");
+    assert!(case.incidents(None).is_empty());
+    let (code, out) = case.cli(&["incidents"]);
+    assert_eq!((code, out.trim()), (0, "no open incidents"));
+    assert_eq!(case.rows("SELECT status FROM incidents"), [["resolved"]]);
+    assert!(Case::fired(&case.tick(opened, "30h")).is_empty());
+
+    // A new failure after the resolution is a new incident.
+    std::fs::remove_file(case.dir.path().join("state/ok")).unwrap();
+    let (code, out) = case.run();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("incident #2 opened"), "{out}");
+    case.assert_audit_verifies();
+}
+
+#[test]
+fn a_webhook_answering_500_is_recorded_failed_and_the_level_still_fires_once() {
+    let case = Case::new("/fail");
+    let (code, out) = case.run();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("ops FAILED (webhook notification answered 500)"),
+        "{out}"
+    );
+    let opened = case.opened();
+    let doc = case.tick(opened, "31m");
+    assert_eq!(Case::fired(&doc), ["L2"]);
+    let sent = &doc["escalations"]["fired"][0]["sent"];
+    assert_eq!(sent[0]["channel"], "ops");
+    assert_eq!(sent[0]["ok"], false);
+    assert_eq!(
+        sent[1]["channel"], "slack",
+        "a failed channel does not block the next"
+    );
+    assert_eq!(sent[1]["ok"], true);
+    assert!(
+        Case::fired(&case.tick(opened, "31m")).is_empty(),
+        "not re-fired"
+    );
+    assert_eq!(case.received_for("/fail", "L2"), 1);
+    assert_eq!(case.received_for(SLACK, "L2"), 1);
+    assert_eq!(
+        case.rows(
+            "SELECT e.level_id, n.channel, n.status, n.detail FROM notifications n \
+             JOIN escalations e ON e.id = n.escalation_id ORDER BY n.id"
+        ),
+        vec![
+            vec!["L1", "stdout", "ok", "notified on stdout"],
+            vec!["L1", "ops", "failed", "webhook notification answered 500"],
+            vec!["L2", "ops", "failed", "webhook notification answered 500"],
+            vec!["L2", "slack", "ok", "slack notification answered 200"],
+        ]
+    );
+    assert_eq!(
+        case.rows("SELECT level_id, state FROM escalations ORDER BY level"),
+        vec![vec!["L1", "fired"], vec!["L2", "fired"],]
+    );
+}
+
+#[test]
+fn deadlines_follow_the_policy_and_are_reported_breached_once_past() {
+    let case = Case::new(OPS);
+    assert_eq!(case.run().0, 1);
+    let opened = case.opened();
+    let at_ = |o: &str| case.incidents(Some(&at(opened, o))).remove(0);
+    let inc = at_("1m");
+    // P1 in the seed policy: response 15m, resolution 4h.
+    assert_eq!(inc["response"]["due_at"], at(opened, "15m"));
+    assert_eq!(inc["resolution"]["due_at"], at(opened, "4h"));
+    assert_eq!(inc["response"]["breached"], false);
+    assert_eq!(inc["resolution"]["breached"], false);
+    let inc = at_("16m");
+    assert_eq!(inc["response"]["breached"], true);
+    assert_eq!(inc["resolution"]["breached"], false);
+    let inc = at_("4h1m");
+    assert_eq!(inc["response"]["breached"], true);
+    assert_eq!(inc["resolution"]["breached"], true);
+    // A late acknowledgement leaves the response breached.
+    let (code, out) = case.cli(&["ack", "1", "--now", &at(opened, "20m")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(at_("21m")["response"]["breached"], true);
+    let (code, out) = case.cli(&["incidents", "--now", &at(opened, "4h1m")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("#1 stuck [P1] acked"), "{out}");
+    assert!(out.contains("BREACHED"), "{out}");
+}
+
+#[test]
+fn a_dry_run_changes_no_incident() {
+    let case = Case::new(OPS);
+    let (code, out) = case.run_dry();
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("incident"), "{out}");
+    assert!(case.incidents(None).is_empty());
+    assert!(case.received().is_empty());
+}
+
+impl Case {
+    fn run_dry(&self) -> (i32, String) {
+        let dir = format!("dir={}", self.dir.path().join("state").display());
+        self.cli(&["run", "stuck", "--dry-run", "--set", &dir])
+    }
+}

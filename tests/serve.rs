@@ -1,0 +1,323 @@
+//! `runbook serve` end to end: the real binary on a loopback port, a temp runbook dir and
+//! audit DB, deliveries posted with reqwest. Every wait is bounded.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use insta_cmd::get_cargo_bin;
+use serde_json::{Value, json};
+
+const RUNBOOK: &str = r#"runbook: sse-down
+title: SSE down (test)
+severity: P3
+triggers:
+  alerts: [SseAvailabilitySLOViolation]
+params:
+  marker: { type: path, default: /nonexistent/marker, from: alert.labels.marker }
+checks:
+  - id: marker_present
+    probe: file
+    with: { path: "{{ params.marker }}" }
+    expect: "exists"
+causes:
+  - id: missing
+    title: Marker missing
+    when: checks.marker_present.failed
+    escalate: L1
+escalation: { ladder: p3d }
+"#;
+
+struct Server {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+    token: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let rb = dir.path().join("runbooks");
+        std::fs::create_dir(&rb).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
+            rb.join("policy.yaml"),
+        )
+        .unwrap();
+        std::fs::write(rb.join("sse-down.yaml"), RUNBOOK).unwrap();
+        let token = "test-token-7f3a".to_owned();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(
+            &token_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let mut child = Command::new(get_cargo_bin("runbook"))
+            .args(["--runbooks"])
+            .arg(&rb)
+            .arg("--db")
+            .arg(dir.path().join("audit.db"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+            .arg(&token_file)
+            .args(["--cooldown", "1h"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let base = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {first:?}"))
+            .to_owned();
+        Server {
+            child,
+            base,
+            dir,
+            token,
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("audit.db")
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().unwrap();
+        let code = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn get(&self, path: &str) -> String {
+        reqwest::blocking::get(format!("{}{path}", self.base))
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    /// Runs started by webhooks, waiting (bounded) until there are at least `n`.
+    fn webhook_runs(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let runs: Vec<Value> = serde_json::from_str(&self.get("/api/runs")).unwrap();
+            let runs: Vec<Value> = runs
+                .into_iter()
+                .filter(|r| r["trigger"] == "webhook" && r["finished_at"].is_string())
+                .collect();
+            if runs.len() >= n || Instant::now() > deadline {
+                return runs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn deliveries(&self) -> i64 {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn alertmanager(status: &str, alerts: &[(&str, &str)]) -> Vec<u8> {
+    let alerts: Vec<Value> = alerts
+        .iter()
+        .map(|(name, fp)| {
+            json!({
+                "status": status,
+                "labels": { "alertname": name, "instance": "aurora-1", "marker": "/nonexistent/m" },
+                "annotations": { "summary": "SSE availability below SLO" },
+                "startsAt": "2026-11-23T10:00:00.123456789Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": fp,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"SseAvailabilitySLOViolation\"}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "runbook",
+        "groupLabels": { "alertname": "SseAvailabilitySLOViolation" },
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+        "someFutureField": true,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
+    let s = Server::start(&["--body-limit", "65536"]);
+    assert_eq!(s.get("/healthz").trim(), "ok");
+    let body = alertmanager(
+        "firing",
+        &[("SseAvailabilitySLOViolation", "aaaa000000000001")],
+    );
+
+    // Refused, nothing recorded: no token, a wrong token, oversized, malformed.
+    assert_eq!(s.post("/hooks/alertmanager", None, &body).0, 401);
+    assert_eq!(s.post("/hooks/alertmanager", Some("wrong"), &body).0, 401);
+    let big = vec![b' '; 70_000];
+    assert_eq!(s.post("/hooks/alertmanager", Some(&s.token), &big).0, 413);
+    let (code, err) = s.post("/hooks/alertmanager", Some(&s.token), b"{\"version\": ");
+    assert_eq!(code, 400, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("Alertmanager"),
+        "{err}"
+    );
+    assert_eq!(s.deliveries(), 0);
+
+    // Accepted: one run, with the alert's label as the param.
+    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &body);
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["started"], 1, "{r}");
+    let runs = s.webhook_runs(1);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["runbook"], "sse-down");
+    assert_eq!(runs[0]["outcome"], "problem_remains");
+    assert_eq!(runs[0]["params"]["marker"], "/nonexistent/m");
+
+    // The same delivery again (Alertmanager retries): 200, nothing started.
+    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &body);
+    assert_eq!((code, r["duplicate"].clone()), (200, json!(true)), "{r}");
+    assert_eq!(s.deliveries(), 1);
+
+    // An alert no runbook handles: recorded, 202.
+    let other = alertmanager("firing", &[("NobodyHandlesThis", "bbbb000000000001")]);
+    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &other);
+    assert_eq!(code, 202, "{r}");
+    assert_eq!(s.deliveries(), 2);
+
+    // The run left a problem: an incident for this runbook and fingerprint is open; the
+    // resolved notification closes it.
+    let open = || -> Vec<Value> {
+        let out = Command::new(get_cargo_bin("runbook"))
+            .arg("--db")
+            .arg(s.db())
+            .args(["incidents", "--format", "json"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v.as_array()
+            .cloned()
+            .or_else(|| v["incidents"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(open().len(), 1, "{:?}", open());
+    let resolved = alertmanager(
+        "resolved",
+        &[("SseAvailabilitySLOViolation", "aaaa000000000001")],
+    );
+    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &resolved);
+    assert_eq!((code, r["resolved"].clone()), (200, json!(1)), "{r}");
+    assert!(open().is_empty(), "{:?}", open());
+
+    let metrics = s.get("/metrics");
+    for line in [
+        "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"401\"} 2",
+        "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"400\"} 1",
+        "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"200\"} 3",
+        "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"202\"} 1",
+        "runbook_runs_total{runbook=\"sse-down\",outcome=\"problem_remains\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+    }
+    assert_eq!(
+        s.webhook_runs(1).len(),
+        1,
+        "a bad or duplicate delivery started a run"
+    );
+}
+
+#[test]
+fn an_alert_storm_over_a_few_fingerprints_starts_one_run_per_fingerprint() {
+    let s = Server::start(&[]);
+    // 3000 alerts in 30 deliveries over 3 fingerprints.
+    for batch in 0..30 {
+        let alerts: Vec<(&str, String)> = (0..100)
+            .map(|i| {
+                (
+                    "SseAvailabilitySLOViolation",
+                    format!("cccc00000000000{}", (batch * 100 + i) % 3),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = alerts.iter().map(|(a, f)| (*a, f.as_str())).collect();
+        let mut body: Value = serde_json::from_slice(&alertmanager("firing", &refs)).unwrap();
+        body["groupKey"] = json!(format!("storm-{batch}"));
+        let (code, r) = s.post(
+            "/hooks/alertmanager",
+            Some(&s.token),
+            &serde_json::to_vec(&body).unwrap(),
+        );
+        assert_eq!(code, 200, "{r}");
+    }
+    let runs = s.webhook_runs(3);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.webhook_runs(3).len(), 3, "{runs:#?}");
+    assert_eq!(s.deliveries(), 30);
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let mut s = Server::start(&[]);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(s.child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_public_address_without_authentication_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(get_cargo_bin("runbook"))
+        .args(["--runbooks"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks"))
+        .arg("--db")
+        .arg(dir.path().join("a.db"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without authentication"));
+}
