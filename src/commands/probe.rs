@@ -189,6 +189,7 @@ pub fn follow(
             .as_ref()
             .map(|s| (s as &dyn crate::probes::PositionStore, "probe")),
         poll,
+        stop: None,
     };
     let mut out = std::io::stdout().lock();
     match jsonl::follow(&f, |m| {

@@ -10,3 +10,4 @@
 pub mod auth;
 pub mod payload;
 pub mod server;
+pub mod tail;

@@ -38,6 +38,8 @@ pub struct Follow<'a> {
     /// Poll instead of inotify (network filesystems deliver no inotify events for writes
     /// made on another machine).
     pub poll: bool,
+    /// Set to stop following (checked at least once per interval).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The directory to watch: the pattern's longest leading part without glob characters.
@@ -119,6 +121,12 @@ pub fn follow(f: &Follow<'_>, mut report: impl FnMut(Map<String, Value>)) -> Res
     let mut started = Instant::now();
     let mut deadline = started + f.interval;
     loop {
+        if f.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Ok(());
+        }
         let wait = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
             Ok(first) => {
