@@ -725,18 +725,23 @@ pub fn label_fingerprint(labels: &Labels) -> String {
 }
 
 /// The dedup key of a delivery (design §7): hex SHA-256 over the source, the group key, the
-/// group status and the sorted `fingerprint:status` pairs of its alerts. Each part is written
-/// with its length first (8 bytes, big endian), so no two different inputs hash the same bytes.
+/// group status and the sorted `fingerprint:status:startsAt` triples of its alerts. Each part
+/// is written with its length first (8 bytes, big endian), so no two different inputs hash the
+/// same bytes.
 ///
 /// Alert order does not matter; a re-sent delivery (Alertmanager retries after a 5xx with the
 /// same body) has the same key. Each alert's own status is in the key, next to its
 /// fingerprint: a group that stays `firing` while one of its alerts resolves is a new
-/// delivery, not a duplicate.
+/// delivery, not a duplicate. So is its start: an alert that fires again after it resolved
+/// (same fingerprint, a new `startsAt`) is a new episode and starts its runbook again.
 #[must_use]
 pub fn dedup_key(source: Source, group_key: &str, status: Status, alerts: &[Alert]) -> String {
     let mut pairs: Vec<String> = alerts
         .iter()
-        .map(|a| format!("{}:{}", a.fingerprint, a.status.as_str()))
+        .map(|a| {
+            let start = a.starts_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+            format!("{}:{}:{start}", a.fingerprint, a.status.as_str())
+        })
         .collect();
     pairs.sort_unstable();
     let mut h = Sha256::new();
