@@ -195,7 +195,7 @@ pub enum Command {
     },
     /// Alert webhooks start runbooks: Alertmanager, Grafana and signed generic deliveries.
     #[command(
-        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics, /api/runs, /api/runs/ID.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
+        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics, /api/runs, /api/runs/ID; with the Alertmanager credentials: GET /api/incidents, POST /api/incidents/ID/ack, POST /api/runs/ID/approve.\nRunbooks with `triggers.schedule` run on their cron expression (UTC); due `revert_after` rollbacks run where policy allows auto-remediation.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
     )]
     Serve {
         /// Address to listen on (`127.0.0.1:0` picks a free port).
@@ -233,6 +233,31 @@ pub enum Command {
         /// Accept unauthenticated deliveries on a non-loopback address.
         #[arg(long)]
         allow_unauthenticated: bool,
+        /// How long an approval by `POST /api/runs/ID/approve` stays valid (unless its body
+        /// gives `ttl`).
+        #[arg(long, default_value = "15m", value_name = "DURATION")]
+        approval_ttl: String,
+        /// Pretend the scheduler starts at this time (RFC 3339); its clock runs on from there.
+        #[arg(long, value_name = "RFC3339", hide = true)]
+        schedule_now: Option<String>,
+    },
+    /// Approve one action of a run that waited for approval: a running `runbook serve` runs
+    /// that runbook again for the same alert with this action allowed, if it takes the
+    /// approval before it expires.
+    #[command(
+        after_help = "Examples:\n  runbook show 0193...            # the action that needs approval\n  runbook approve 0193... restart_service --ttl 10m\n\nExit status: 0 recorded, 2 no such run or the action did not wait for approval, 3 engine fault."
+    )]
+    Approve {
+        /// Run id (or a unique prefix).
+        run: String,
+        /// The action to allow.
+        action: String,
+        /// How long the approval stays valid.
+        #[arg(long, default_value = "15m", value_name = "DURATION")]
+        ttl: String,
+        /// Who approves (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
     },
     /// Open and acknowledged incidents: severity, level, next level due, response and
     /// resolution deadlines and whether they are breached.

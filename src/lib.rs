@@ -17,5 +17,6 @@ pub mod host;
 pub mod plan;
 pub mod probes;
 pub mod report;
+pub mod revert;
 pub mod runbook;
 pub mod serve;

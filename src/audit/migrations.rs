@@ -198,6 +198,36 @@ const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE notifications ADD COLUMN escalation_id INTEGER;
     ",
+    // 5: what `serve` keeps between restarts: the last cron slot run per scheduled runbook (a
+    // slot missed while down runs once at start), approvals of single actions of a run (with
+    // an expiry), and the alert and key a server run was for (so an approved re-run is for the
+    // same alert and incident).
+    r"
+    CREATE TABLE schedule_slots (
+        runbook    TEXT PRIMARY KEY,
+        slot       TEXT NOT NULL,              -- RFC 3339 UTC with milliseconds: the slot claimed last
+        claimed_at TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE approvals (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id       TEXT NOT NULL REFERENCES runs (id),  -- the run that ended needs_approval
+        action_id    TEXT NOT NULL,
+        approved_by  TEXT NOT NULL,
+        approved_at  TEXT NOT NULL,
+        expires_at   TEXT NOT NULL,            -- RFC 3339 UTC with milliseconds
+        state        TEXT NOT NULL,            -- pending | used | expired
+        used_at      TEXT,
+        rerun_id     TEXT                      -- the run that performed it
+    ) STRICT;
+    CREATE INDEX approvals_pending ON approvals (state, expires_at);
+
+    CREATE TABLE run_context (
+        run_id  TEXT PRIMARY KEY REFERENCES runs (id),
+        key     TEXT NOT NULL,                 -- the alert fingerprint, `schedule`, ...
+        alert   TEXT                           -- JSON: the `alert` context of the run
+    ) STRICT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -1127,3 +1127,223 @@ impl crate::probes::PositionStore for AuditStore {
         save(&mut conn).map_err(|e| e.to_string())
     }
 }
+
+/// An approval of one action of a run (`runbook approve`, `POST /api/runs/ID/approve`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Approval {
+    /// Row id.
+    pub id: i64,
+    /// The run whose action waited for approval.
+    pub run_id: String,
+    /// The approved action.
+    pub action_id: String,
+    /// Who approved.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: String,
+    /// After this it is refused.
+    pub expires_at: String,
+    /// pending (not yet taken by a re-run), used, expired.
+    pub state: String,
+    /// The run that performed it.
+    pub rerun_id: Option<String>,
+}
+
+/// What taking an approval for a re-run found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalUse {
+    /// Taken now: the re-run may go.
+    Taken,
+    /// Its time ran out (it is marked expired).
+    Expired,
+    /// Taken before, or gone.
+    Gone,
+}
+
+const APPROVAL_COLUMNS: &str =
+    "id, run_id, action_id, approved_by, approved_at, expires_at, state, rerun_id";
+
+fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
+    Ok(Approval {
+        id: r.get(0)?,
+        run_id: r.get(1)?,
+        action_id: r.get(2)?,
+        approved_by: r.get(3)?,
+        approved_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        state: r.get(6)?,
+        rerun_id: r.get(7)?,
+    })
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// What `serve` keeps between restarts (migration 5): the last cron slot run per scheduled
+/// runbook, approvals of single actions, and the alert and key each server run was for.
+impl AuditStore {
+    /// The last slot claimed for `runbook`'s schedule.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn last_slot(&self, runbook: &str) -> Result<Option<String>, AuditError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT slot FROM schedule_slots WHERE runbook = ?1",
+                [runbook],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Claim `slot` of `runbook`'s schedule: `true` when no later or equal slot was claimed
+    /// before (by this process or another), so each slot runs at most once.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn claim_slot(
+        &self,
+        runbook: &str,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuditError> {
+        let mut conn = self.conn();
+        durably(&mut conn, |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx.execute(
+                "INSERT INTO schedule_slots (runbook, slot, claimed_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (runbook) DO UPDATE SET slot = excluded.slot, \
+                 claimed_at = excluded.claimed_at WHERE schedule_slots.slot < excluded.slot",
+                params![runbook, rfc3339(slot), rfc3339(now)],
+            )?;
+            tx.commit()?;
+            Ok(changed > 0)
+        })
+    }
+
+    /// Record an approval of `action_id` of run `run_id`, valid until `now + ttl`.
+    ///
+    /// # Errors
+    /// When `SQLite` fails (the run must exist).
+    pub fn add_approval(
+        &self,
+        run_id: &str,
+        action_id: &str,
+        by: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Approval, AuditError> {
+        let expires = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(now);
+        let mut conn = self.conn();
+        durably(&mut conn, |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO approvals (run_id, action_id, approved_by, approved_at, expires_at, \
+                 state) VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+                params![run_id, action_id, by, rfc3339(now), rfc3339(expires)],
+            )?;
+            let id = tx.last_insert_rowid();
+            let a = tx.query_row(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                approval_row,
+            )?;
+            tx.commit()?;
+            Ok(a)
+        })
+    }
+
+    /// Take a pending approval for its re-run, or mark it expired when `now` is past its
+    /// expiry. One `IMMEDIATE` transaction: of two takers, one wins.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn use_approval(&self, id: i64, now: DateTime<Utc>) -> Result<ApprovalUse, AuditError> {
+        let now = rfc3339(now);
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let taken = tx.execute(
+            "UPDATE approvals SET state = 'used', used_at = ?2 \
+             WHERE id = ?1 AND state = 'pending' AND expires_at > ?2",
+            params![id, now],
+        )?;
+        let out = if taken > 0 {
+            ApprovalUse::Taken
+        } else if tx.execute(
+            "UPDATE approvals SET state = 'expired' WHERE id = ?1 AND state = 'pending'",
+            [id],
+        )? > 0
+        {
+            ApprovalUse::Expired
+        } else {
+            ApprovalUse::Gone
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Approvals not yet taken by a re-run, oldest first.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn pending_approvals(&self) -> Result<Vec<Approval>, AuditError> {
+        let conn = self.conn();
+        let rows = conn
+            .prepare(&format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' ORDER BY id"
+            ))?
+            .query_map([], approval_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Name the run that performed an approval.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn approval_rerun(&self, id: i64, rerun_id: &str) -> Result<(), AuditError> {
+        self.conn().execute(
+            "UPDATE approvals SET rerun_id = ?2 WHERE id = ?1",
+            params![id, rerun_id],
+        )?;
+        Ok(())
+    }
+
+    /// Remember the key (alert fingerprint, `schedule`) and `alert` context of a server run.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn set_run_context(
+        &self,
+        run_id: &str,
+        key: &str,
+        alert: Option<&Value>,
+    ) -> Result<(), AuditError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO run_context (run_id, key, alert) VALUES (?1, ?2, ?3)",
+            params![run_id, key, alert.map(|a| self.redacted_json(a))],
+        )?;
+        Ok(())
+    }
+
+    /// The key and `alert` context a server run was for, if it was one.
+    ///
+    /// # Errors
+    /// When `SQLite` fails.
+    pub fn run_context(&self, run_id: &str) -> Result<Option<(String, Option<Value>)>, AuditError> {
+        let row: Option<(String, Option<String>)> = self
+            .conn()
+            .query_row(
+                "SELECT key, alert FROM run_context WHERE run_id = ?1",
+                [run_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(k, a)| (k, a.and_then(|a| serde_json::from_str(&a).ok()))))
+    }
+}

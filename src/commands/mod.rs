@@ -1,6 +1,7 @@
 //! One thin file per verb: parse nothing, call the library, print, return an exit code.
 
 mod ack;
+mod approve;
 mod audit;
 mod common;
 mod graph;
@@ -67,6 +68,8 @@ pub fn run(cli: Cli) -> u8 {
             workers,
             cooldown,
             allow_unauthenticated,
+            approval_ttl,
+            schedule_now,
         } => serve::run(
             &ctx,
             &serve::ServeArgs {
@@ -81,8 +84,16 @@ pub fn run(cli: Cli) -> u8 {
                 hmac_secret_files,
                 grafana_hmac_secret_files,
                 allow_unauthenticated,
+                approval_ttl,
+                schedule_now,
             },
         ),
+        Command::Approve {
+            run,
+            action,
+            ttl,
+            by,
+        } => approve::run(&ctx, &run, &action, &ttl, by.as_deref()),
         Command::Ack { id, by, now } => ack::run(&ctx, id, by.as_deref(), now.as_deref()),
         Command::History { runbook, limit } => history::run(&ctx, runbook.as_deref(), limit),
         Command::Show { run } => show::run(&ctx, &run),

@@ -1,4 +1,5 @@
-//! `runbook serve [--listen ADDR]`: alert webhooks start runbooks (see `crate::serve`).
+//! `runbook serve [--listen ADDR]`: alert webhooks start runbooks; schedules, due reverts and
+//! approvals run from a background thread (see `crate::serve::server`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ pub struct ServeArgs {
     pub grafana_hmac_secret_files: Vec<PathBuf>,
     /// Let unauthenticated deliveries in on a non-loopback address.
     pub allow_unauthenticated: bool,
+    /// How long an approval by the API stays valid unless its request says.
+    pub approval_ttl: String,
+    /// The scheduler's "now" at start (RFC 3339), for tests.
+    pub schedule_now: Option<String>,
 }
 
 /// Read secret files; warnings go to stderr.
@@ -114,45 +119,66 @@ fn catalog(ctx: &Ctx) -> Option<crate::runbook::Catalog> {
     Some(catalog)
 }
 
+/// `--cooldown`, `--approval-ttl`, `--schedule-now`.
+/// Cooldown, approval TTL, the scheduler's start time.
+type Times = (
+    std::time::Duration,
+    std::time::Duration,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+fn times(args: &ServeArgs) -> Result<Times, String> {
+    let cooldown = parse_duration(&args.cooldown).map_err(|e| format!("--cooldown: {e}"))?;
+    let ttl = parse_duration(&args.approval_ttl).map_err(|e| format!("--approval-ttl: {e}"))?;
+    let now = args
+        .schedule_now
+        .as_deref()
+        .map(chrono::DateTime::parse_from_rfc3339)
+        .transpose()
+        .map_err(|e| format!("--schedule-now: {e} (write RFC 3339, e.g. 2025-01-01T12:00:00Z)"))?
+        .map(|t| t.with_timezone(&chrono::Utc));
+    Ok((cooldown, ttl, now))
+}
+
+/// What the options say, checked: the address, the times, the authenticators (an open one
+/// only on loopback or with `--allow-unauthenticated`).
+fn checked(args: &ServeArgs) -> Result<(std::net::SocketAddr, Times, [Authenticator; 3]), String> {
+    let listen: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|e| format!("--listen `{}`: {e}", args.listen))?;
+    let times = times(args)?;
+    let auth = authenticators(args)?;
+    if auth[0].is_open() {
+        if listen.ip().is_loopback() || args.allow_unauthenticated {
+            eprintln!(
+                "warning: no --token-file or basic auth: anyone who can reach {listen} can start runbooks"
+            );
+        } else {
+            return Err(format!(
+                "refusing to listen on {listen} without authentication: give --token-file (what Alertmanager's credentials_file holds), or --allow-unauthenticated"
+            ));
+        }
+    }
+    Ok((listen, times, auth))
+}
+
 /// Run the verb until SIGINT or SIGTERM.
 pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
     let Some(catalog) = catalog(ctx) else {
         return exit::INVALID;
     };
-    let listen: std::net::SocketAddr = match args.listen.parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: --listen `{}`: {e}", args.listen);
-            return exit::INVALID;
-        }
-    };
-    let cooldown = match parse_duration(&args.cooldown) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: --cooldown: {e}");
-            return exit::INVALID;
-        }
-    };
-    let [auth_alertmanager, auth_grafana, auth_generic] = match authenticators(args) {
-        Ok(a) => a,
+    let (
+        listen,
+        (cooldown, approval_ttl, schedule_now),
+        [auth_alertmanager, auth_grafana, auth_generic],
+    ) = match checked(args) {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::INVALID;
         }
     };
-    let listen_addr: std::net::SocketAddr = listen;
-    if auth_alertmanager.is_open() {
-        if listen_addr.ip().is_loopback() || args.allow_unauthenticated {
-            eprintln!(
-                "warning: no --token-file or basic auth: anyone who can reach {listen_addr} can start runbooks"
-            );
-        } else {
-            eprintln!(
-                "error: refusing to listen on {listen_addr} without authentication: give --token-file (what Alertmanager's credentials_file holds), or --allow-unauthenticated"
-            );
-            return exit::INVALID;
-        }
-    }
     let config = Config {
         listen,
         body_limit: args.body_limit,
@@ -164,6 +190,12 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
         auth_grafana,
         auth_generic,
         limits: Limits::default(),
+        runbooks_dir: ctx.dir.clone(),
+        poll: std::time::Duration::from_secs(1),
+        schedule_now,
+        approval_ttl,
+        incident_json: crate::commands::incidents::incident_json,
+        log: |line| eprintln!("{line}"),
     };
     let (app, rx) = match server::app(catalog, config) {
         Ok(x) => x,
@@ -173,6 +205,14 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
         }
     };
     let workers = server::spawn_workers(&app, rx);
+    let background = match server::spawn_background(&app) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot start the background thread: {e}");
+            server::stop(&app);
+            return exit::FAULT;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -203,6 +243,7 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
     });
     // Accepted deliveries are in the DB and their jobs in the queue: drain them.
     server::stop(&app);
+    let _ = background.join();
     for w in workers {
         let _ = w.join();
     }

@@ -62,6 +62,9 @@ pub struct Options {
     pub ladder: Vec<(String, String)>,
     /// Wait this long for another run of the same runbook to finish.
     pub lock_wait: Duration,
+    /// Mutating actions a person approved beforehand (`runbook approve`, `POST
+    /// /api/runs/ID/approve`): they run without `yes` or a prompt; the others are still gated.
+    pub approved: HashSet<String>,
 }
 
 impl Default for Options {
@@ -75,6 +78,7 @@ impl Default for Options {
             channels: HashMap::new(),
             ladder: Vec::new(),
             lock_wait: Duration::from_secs(10),
+            approved: HashSet::new(),
         }
     }
 }
@@ -865,7 +869,7 @@ impl<'a> Executor<'a> {
                 )?;
                 return Ok((StepStatus::DryRun, false));
             }
-            if !self.opts.yes {
+            if !self.opts.yes && !self.opts.approved.contains(&action.id) {
                 let prompt = action.approve.as_ref().map_or_else(
                     || format!("run `{}` ({})?", action.id, action.kind.name()),
                     |a| expr::render(&a.prompt, &ctx).unwrap_or_else(|_| a.prompt.clone()),

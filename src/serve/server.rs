@@ -19,10 +19,24 @@
 //! what `runbook run` does, with `trigger: webhook`, the alert as the `alert` context, params
 //! from the alert through `from:`, and mutating actions allowed when `policy.yaml`'s
 //! `auto_remediation` allows them for the runbook's severity.
+//!
+//! Besides deliveries, a background thread ([`spawn_background`]) every `poll`:
+//! - starts the runbooks with `triggers.schedule` (cron, UTC) whose latest slot is later than
+//!   the last slot claimed in the audit file (`schedule_slots`): a slot missed while the server
+//!   was down runs once at start, not once per missed slot; trigger `schedule`, key `schedule`,
+//!   through the same queue and one-at-a-time-per-key rule;
+//! - performs the pending reverts (`revert_after`) that are due ([`crate::revert`]), consenting
+//!   only where `auto_remediation` allows for the runbook's severity; the others stay pending
+//!   and are reported once;
+//! - re-runs, for approvals recorded by `runbook approve`, the approved run's runbook for the
+//!   same alert and key with that one action allowed (an expired approval runs nothing).
+//!
+//! `GET /api/incidents`, `POST /api/incidents/ID/ack` and `POST /api/runs/ID/approve` take the
+//! credentials of `/hooks/alertmanager`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,12 +47,13 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::{Map, Value, json};
 
-use crate::audit::AuditStore;
-use crate::escalation::{self, HostNotifier, Spec};
-use crate::exec::{Executor, Options};
+use crate::audit::{Approval, ApprovalUse, AuditStore};
+use crate::escalation::{self, AckOutcome, HostNotifier, Incident, Spec};
+use crate::exec::{Approver, Executor, Ledger, Options, StepStatus};
 use crate::host::RealHost;
 use crate::runbook::model::Runbook;
 use crate::runbook::{Catalog, param};
@@ -70,6 +85,20 @@ pub struct Config {
     pub auth_generic: Authenticator,
     /// Payload limits.
     pub limits: Limits,
+    /// The runbooks' directory (for messages).
+    pub runbooks_dir: PathBuf,
+    /// How often the background thread looks for schedule slots, due reverts and approvals.
+    pub poll: Duration,
+    /// The scheduler's clock at start (hidden `--schedule-now`); `None`: the wall clock. It
+    /// runs on from there.
+    pub schedule_now: Option<DateTime<Utc>>,
+    /// How long an approval by `POST /api/runs/ID/approve` stays valid unless its body says.
+    pub approval_ttl: Duration,
+    /// An incident as `GET /api/incidents` shows it (the shape of `runbook incidents
+    /// --format json`, which the CLI layer owns).
+    pub incident_json: fn(&Incident, DateTime<Utc>) -> Value,
+    /// Where the background thread reports what it did (a line each).
+    pub log: fn(&str),
 }
 
 /// One run to do.
@@ -78,8 +107,14 @@ pub struct Job {
     runbook: String,
     key: String,
     params: Map<String, Value>,
-    alert: Value,
+    alert: Option<Value>,
     delivery: i64,
+    /// `webhook`, `schedule`, `approval`.
+    trigger: &'static str,
+    /// Actions approved beforehand.
+    approved: HashSet<String>,
+    /// The approval this run performs.
+    approval: Option<i64>,
 }
 
 /// What the workers and handlers share.
@@ -269,6 +304,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/hooks/generic", post(generic))
         .route("/api/runs", get(api_runs))
         .route("/api/runs/{id}", get(api_run))
+        .route("/api/runs/{id}/approve", post(api_approve))
+        .route("/api/incidents", get(api_incidents))
+        .route("/api/incidents/{id}/ack", post(api_ack))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
@@ -466,8 +504,11 @@ fn route(app: &App, d: &Delivery) -> (Vec<Job>, usize, usize) {
                 runbook: rb.name.clone(),
                 key: alert.fingerprint.clone(),
                 params: params_from(rb, &alert_ctx, &d.params),
-                alert: alert_ctx,
+                alert: Some(alert_ctx),
                 delivery: 0,
+                trigger: "webhook",
+                approved: HashSet::new(),
+                approval: None,
             });
         }
     }
@@ -663,16 +704,22 @@ fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Jo
     let opts = Options {
         yes,
         interactive: false,
-        trigger: "webhook".into(),
-        alert: Some(job.alert.clone()),
+        trigger: job.trigger.into(),
+        alert: job.alert.clone(),
         channels: crate::actions::NotifyTarget::from_policy(policy),
         ladder,
+        approved: job.approved.clone(),
         ..Options::default()
     };
     let mut exec = Executor::new(rb, &host, store, job.params.clone(), opts);
     let Ok(result) = rt.block_on(exec.run()) else {
         return "fault".into();
     };
+    // What an approval of one of this run's actions needs to run it again.
+    let _ = store.set_run_context(&result.run_id, &job.key, job.alert.as_ref());
+    if let Some(id) = job.approval {
+        let _ = store.approval_rerun(id, &result.run_id);
+    }
     // The incident of this runbook and alert: opened, updated or resolved; its first level
     // fires now, the next ones from the escalation timer.
     if let (Some(policy), Some(spec)) = (policy, policy.and_then(|p| Spec::new(p, rb))) {
@@ -760,4 +807,523 @@ async fn api_run(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
             .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
+}
+
+/// Check the credentials of `/hooks/alertmanager` on an API request: `Err` is the 401.
+fn api_auth(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    app.config
+        .auth_alertmanager
+        .check(headers, body, Utc::now().timestamp())
+        .map(|_| ())
+        .map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))
+}
+
+fn error(code: StatusCode, message: &str) -> Response {
+    (code, axum::Json(json!({ "error": message }))).into_response()
+}
+
+fn open_store(app: &App) -> Result<AuditStore, Response> {
+    AuditStore::open(&app.config.db)
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
+}
+
+/// `GET /api/incidents`: open and acknowledged incidents, as `runbook incidents --format json`.
+async fn api_incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = api_auth(&app, &headers, b"") {
+        return r;
+    }
+    let store = match open_store(&app) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = Utc::now();
+    match escalation::list(&store) {
+        Ok(list) => axum::Json(json!({
+            "now": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "incidents": list.iter().map(|i| (app.config.incident_json)(i, now)).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// `POST /api/incidents/ID/ack`, body optional `{"by": NAME}`: 200 with the incident (also
+/// when acknowledged before), 404 unknown, 409 resolved already.
+async fn api_ack(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = api_auth(&app, &headers, &body) {
+        return r;
+    }
+    let by = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => match m.get("by") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(_) => return error(StatusCode::BAD_REQUEST, "`by` must be a name"),
+            },
+            Ok(_) => return error(StatusCode::BAD_REQUEST, "expected a JSON object"),
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    };
+    let store = match open_store(&app) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = Utc::now();
+    let by = by.unwrap_or_else(|| "api".into());
+    let show = |code: StatusCode, result: &str, i: &Incident| {
+        (
+            code,
+            axum::Json(json!({ "result": result, "incident": (app.config.incident_json)(i, now) })),
+        )
+            .into_response()
+    };
+    match escalation::ack(&store, id, &by, now) {
+        Ok(AckOutcome::Acked(i)) => show(StatusCode::OK, "acked", &i),
+        Ok(AckOutcome::AlreadyAcked(i)) => show(StatusCode::OK, "already_acked", &i),
+        Ok(AckOutcome::Resolved(i)) => show(StatusCode::CONFLICT, "resolved", &i),
+        Ok(AckOutcome::NotFound) => error(StatusCode::NOT_FOUND, &format!("no incident #{id}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// The run `run` (an id or a unique prefix) whose action `action` waited for approval.
+///
+/// # Errors
+/// 404 when there is no such run; 409 when the action did not wait for approval in it or its
+/// runbook is not served; 400 for an ambiguous prefix; 503 when the store fails.
+pub fn waiting_for_approval(
+    store: &AuditStore,
+    run: &str,
+    action: &str,
+) -> Result<crate::audit::RunSummary, (StatusCode, String)> {
+    let (run, steps) = match store.show(run) {
+        Ok(Some(x)) => x,
+        Ok(None) => return Err((StatusCode::NOT_FOUND, format!("no run `{run}`"))),
+        Err(e @ crate::audit::AuditError::AmbiguousRun { .. }) => {
+            return Err((StatusCode::BAD_REQUEST, e.to_string()));
+        }
+        Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    };
+    let waited = steps.iter().any(|s| {
+        s.step_id == action
+            && s.status.as_deref() == Some(crate::exec::status_name(StepStatus::NeedsApproval))
+    });
+    if !waited {
+        return Err((
+            StatusCode::CONFLICT,
+            format!(
+                "action `{action}` did not wait for approval in run {}",
+                run.id
+            ),
+        ));
+    }
+    Ok(run)
+}
+
+/// The re-run an approval asks for: the approved run's runbook for the same key and alert,
+/// the recorded params (secrets from their definitions), the one action allowed.
+fn rerun_job(
+    app: &App,
+    store: &AuditStore,
+    run: &crate::audit::RunSummary,
+    action: &str,
+) -> Result<Job, (StatusCode, String)> {
+    let Some(rb) = app.catalog.runbooks.iter().find(|r| r.name == run.runbook) else {
+        return Err((
+            StatusCode::CONFLICT,
+            format!("runbook `{}` is not served here", run.runbook),
+        ));
+    };
+    let (key, alert) = store
+        .run_context(&run.id)
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+        // A run of the CLI: its incident's key is the runbook's name.
+        .unwrap_or_else(|| (rb.name.clone(), None));
+    Ok(Job {
+        runbook: rb.name.clone(),
+        key,
+        params: crate::revert::params_for(rb, &run.params),
+        alert,
+        delivery: 0,
+        trigger: "approval",
+        approved: HashSet::from([action.to_owned()]),
+        approval: None,
+    })
+}
+
+/// Why a job was not queued.
+enum Refusal<E> {
+    /// A run of the same runbook and key is queued or running.
+    Busy,
+    /// No room in the queue.
+    Full,
+    /// The claim in the audit file said no.
+    Claim(E),
+}
+
+/// Queue `job` unless its key is busy or the queue full; `claim` (the audit file's claim of
+/// the slot or approval) runs after room is reserved and before the job is sent, so a claimed
+/// job is never dropped for want of room.
+fn enqueue<E>(
+    app: &App,
+    job: Job,
+    claim: impl FnOnce() -> Result<(), E>,
+) -> Result<(), Refusal<E>> {
+    let key = (job.runbook.clone(), job.key.clone());
+    if !lock(&app.keys).busy.insert(key.clone()) {
+        return Err(Refusal::Busy);
+    }
+    let free = |r| {
+        lock(&app.keys).busy.remove(&key);
+        Err(r)
+    };
+    let Ok(permit) = app.queue.try_reserve() else {
+        return free(Refusal::Full);
+    };
+    if let Err(e) = claim() {
+        return free(Refusal::Claim(e));
+    }
+    app.metrics.queued.fetch_add(1, Ordering::Relaxed);
+    permit.send(job);
+    Ok(())
+}
+
+/// Take approval `id` for `job` and queue it: `Ok` when queued; else the status to answer and
+/// whether trying again later may succeed (busy key, full queue).
+fn queue_approval(
+    app: &App,
+    store: &AuditStore,
+    mut job: Job,
+    id: i64,
+) -> Result<(), (StatusCode, String, bool)> {
+    job.approval = Some(id);
+    enqueue(app, job, || match store.use_approval(id, Utc::now()) {
+        Ok(ApprovalUse::Taken) => Ok(()),
+        Ok(ApprovalUse::Expired) => Err((StatusCode::GONE, "the approval has expired".into())),
+        Ok(ApprovalUse::Gone) => Err((StatusCode::CONFLICT, "the approval was used".into())),
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    })
+    .map_err(|r| match r {
+        Refusal::Busy => (
+            StatusCode::CONFLICT,
+            "a run of this runbook for the same key is queued or running; try again".into(),
+            true,
+        ),
+        Refusal::Full => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue full; retry".into(),
+            true,
+        ),
+        Refusal::Claim((code, msg)) => (code, msg, false),
+    })
+}
+
+/// `POST /api/runs/ID/approve`, body `{"action": ID, "by"?: NAME, "ttl"?: "15m"}`: record the
+/// approval and queue the re-run (202); 404 unknown run, 409 the action did not wait for
+/// approval (or its key is busy), 410 the approval expired before it could be taken.
+async fn api_approve(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = api_auth(&app, &headers, &body) {
+        return r;
+    }
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "expected a JSON object"),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let Some(action) = req["action"].as_str() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "`action` (an action id) is required",
+        );
+    };
+    let by = req["by"].as_str().unwrap_or("api");
+    let ttl = match req["ttl"]
+        .as_str()
+        .map(crate::runbook::value::parse_duration)
+    {
+        None => app.config.approval_ttl,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, &format!("`ttl`: {e}")),
+    };
+    let store = match open_store(&app) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let prepared = waiting_for_approval(&store, &id, action)
+        .and_then(|run| rerun_job(&app, &store, &run, action).map(|job| (run, job)));
+    let (run, job) = match prepared {
+        Ok(x) => x,
+        Err((code, msg)) => return error(code, &msg),
+    };
+    let approval = match store.add_approval(&run.id, action, by, ttl, Utc::now()) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    match queue_approval(&app, &store, job, approval.id) {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "approval": approval, "queued": true })),
+        )
+            .into_response(),
+        Err((code, msg, _)) => (
+            code,
+            axum::Json(json!({ "error": msg, "approval": approval })),
+        )
+            .into_response(),
+    }
+}
+
+/// A runbook with a schedule, and the last slot this process knows was claimed.
+struct Scheduled {
+    runbook: String,
+    cron: croner::Cron,
+    last: Option<DateTime<Utc>>,
+}
+
+/// What the background thread keeps between polls.
+struct Background {
+    started: Instant,
+    scheduled: Vec<Scheduled>,
+    /// Reverts and approvals reported already (each is said once).
+    reported: HashSet<String>,
+}
+
+impl Background {
+    fn new(app: &App, store: &AuditStore) -> Background {
+        let scheduled = app
+            .catalog
+            .runbooks
+            .iter()
+            .filter_map(|rb| {
+                let expr = rb.triggers.schedule.as_deref()?;
+                let cron = match crate::runbook::cron::parse(expr) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        (app.config.log)(&format!("schedule of `{}`: {e}", rb.name));
+                        return None;
+                    }
+                };
+                let last = store
+                    .last_slot(&rb.name)
+                    .ok()
+                    .flatten()
+                    .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                Some(Scheduled {
+                    runbook: rb.name.clone(),
+                    cron,
+                    last,
+                })
+            })
+            .collect();
+        Background {
+            started: Instant::now(),
+            scheduled,
+            reported: HashSet::new(),
+        }
+    }
+
+    /// The scheduler's clock: `--schedule-now` plus the time since start, else the wall clock.
+    fn now(&self, app: &App) -> DateTime<Utc> {
+        app.config.schedule_now.map_or_else(Utc::now, |t| {
+            t + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+        })
+    }
+
+    /// Queue each scheduled runbook whose latest slot is later than the last one claimed.
+    fn schedules(&mut self, app: &App, store: &AuditStore) {
+        let now = self.now(app);
+        // Whole seconds: croner carries the sub-second part of its start into the slot.
+        let whole = chrono::Timelike::with_nanosecond(&now, 0).unwrap_or(now);
+        for s in &mut self.scheduled {
+            let Ok(slot) = s.cron.find_previous_occurrence(&whole, true) else {
+                continue;
+            };
+            if s.last.is_some_and(|last| last >= slot) {
+                continue;
+            }
+            let Some(rb) = app.catalog.runbooks.iter().find(|r| r.name == s.runbook) else {
+                continue;
+            };
+            let job = Job {
+                runbook: rb.name.clone(),
+                key: "schedule".into(),
+                params: params_from(rb, &Value::Null, &BTreeMap::new()),
+                alert: None,
+                delivery: 0,
+                trigger: "schedule",
+                approved: HashSet::new(),
+                approval: None,
+            };
+            let claimed = enqueue(app, job, || match store.claim_slot(&rb.name, slot, now) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(None),
+                Err(e) => Err(Some(e.to_string())),
+            });
+            match claimed {
+                Ok(()) => {
+                    s.last = Some(slot);
+                    (app.config.log)(&format!(
+                        "schedule: `{}` queued for its slot {}",
+                        rb.name,
+                        slot.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ));
+                }
+                // Another process ran this slot: take it as ours.
+                Err(Refusal::Claim(None)) => s.last = Some(slot),
+                Err(Refusal::Claim(Some(e))) => {
+                    (app.config.log)(&format!("schedule of `{}`: {e}", rb.name));
+                }
+                // Busy or full: the next poll tries again.
+                Err(Refusal::Busy | Refusal::Full) => {}
+            }
+        }
+    }
+
+    /// Perform the due pending reverts whose runbook's severity allows auto-remediation;
+    /// report the others once.
+    fn reverts(&mut self, app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime) {
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let Ok(due) = store.due_reverts(&now) else {
+            return;
+        };
+        let auto = |rb: &Runbook| auto_remediation(app, rb);
+        let no_one = || -> Option<Box<dyn Approver>> { None };
+        let reverter = crate::revert::Reverter {
+            store,
+            catalog: &app.catalog,
+            dir: FsPath::new(&app.config.runbooks_dir),
+            rt,
+            dry_run: false,
+            yes: &auto,
+            interactive: false,
+            approver: &no_one,
+            trigger: "serve",
+            now: &now,
+        };
+        for row in due {
+            let rb = app
+                .catalog
+                .runbooks
+                .iter()
+                .find(|r| r.name == row.revert.runbook);
+            let waits = match rb {
+                None => Some(format!(
+                    "runbook `{}` is not served here",
+                    row.revert.runbook
+                )),
+                Some(rb) if !auto(rb) => Some(format!(
+                    "severity {} does not allow auto-remediation: run `runbook tick --yes`",
+                    rb.severity
+                )),
+                Some(_) => None,
+            };
+            if let Some(why) = waits {
+                if self.reported.insert(format!("revert {}", row.id)) {
+                    (app.config.log)(&format!(
+                        "revert `{}` of run {} ({}) is due and left pending: {why}",
+                        row.revert.action_id, row.revert.run_id, row.revert.runbook
+                    ));
+                }
+                continue;
+            }
+            let item = reverter.one(&row);
+            if item.result != "pending" || self.reported.insert(format!("revert {}", row.id)) {
+                (app.config.log)(&format!(
+                    "revert `{}` of run {} ({}): {}{}",
+                    item.action_id,
+                    item.run_id,
+                    item.runbook,
+                    item.result,
+                    item.reason.map(|r| format!(" — {r}")).unwrap_or_default()
+                ));
+            }
+        }
+    }
+
+    /// Queue the re-runs of approvals recorded by `runbook approve`.
+    fn approvals(&mut self, app: &App, store: &AuditStore) {
+        let Ok(pending) = store.pending_approvals() else {
+            return;
+        };
+        for a in pending {
+            let job = waiting_for_approval(store, &a.run_id, &a.action_id)
+                .and_then(|run| rerun_job(app, store, &run, &a.action_id))
+                .map_err(|(code, msg)| (code, msg, code == StatusCode::SERVICE_UNAVAILABLE));
+            let queued = job.and_then(|job| queue_approval(app, store, job, a.id));
+            match queued {
+                Ok(()) => (app.config.log)(&approved_line(&a, "re-run queued")),
+                // Busy, full, the store failing: the next poll tries again.
+                Err((_, _, true)) => {}
+                Err((_, msg, false)) => {
+                    if self.reported.insert(format!("approval {}", a.id)) {
+                        (app.config.log)(&approved_line(&a, &msg));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn approved_line(a: &Approval, what: &str) -> String {
+    format!(
+        "approval #{} of `{}` in run {} by {}: {what}",
+        a.id, a.action_id, a.run_id, a.approved_by
+    )
+}
+
+/// Whether policy.yaml lets mutating actions of `rb` run with no one asked.
+fn auto_remediation(app: &App, rb: &Runbook) -> bool {
+    app.catalog
+        .policy
+        .as_ref()
+        .and_then(|p| p.auto_remediation.get(&rb.severity))
+        .copied()
+        .unwrap_or(false)
+}
+
+/// Start the background thread: schedules, due reverts, approvals from the CLI, every
+/// `poll`, until [`stop`].
+///
+/// # Errors
+/// When the thread cannot be started.
+pub fn spawn_background(app: &Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let app = Arc::clone(app);
+    std::thread::Builder::new()
+        .name("runbook-background".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let Ok(store) = AuditStore::open(&app.config.db) else {
+                (app.config.log)("background: cannot open the audit file");
+                return;
+            };
+            let mut bg = Background::new(&app, &store);
+            while !app.stopping.load(Ordering::SeqCst) {
+                bg.schedules(&app, &store);
+                bg.reverts(&app, &store, &rt);
+                bg.approvals(&app, &store);
+                // Sleep in small steps so a stop is noticed soon.
+                let until = Instant::now() + app.config.poll;
+                while Instant::now() < until && !app.stopping.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50).min(app.config.poll));
+                }
+            }
+        })
 }

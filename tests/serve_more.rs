@@ -1,0 +1,496 @@
+//! `runbook serve` beyond deliveries, end to end with the real binary on a loopback port:
+//! the incidents API, cron schedules (a missed slot runs once at start), due pending reverts,
+//! and approvals of a held-back action (API and CLI, with expiry). Every wait is bounded.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use insta_cmd::get_cargo_bin;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-token-9c21";
+
+/// A P3 runbook whose check fails for a missing marker: an alert leaves an incident open.
+const SSE_DOWN: &str = r#"runbook: sse-down
+title: SSE down (test)
+severity: P3
+triggers:
+  alerts: [SseAvailabilitySLOViolation]
+params:
+  marker: { type: path, default: /nonexistent/marker, from: alert.labels.marker }
+checks:
+  - id: marker_present
+    probe: file
+    with: { path: "{{ params.marker }}" }
+    expect: "exists"
+causes:
+  - id: missing
+    title: Marker missing
+    when: checks.marker_present.failed
+    escalate: L1
+escalation: { ladder: p3d }
+"#;
+
+/// A cheap scheduled check.
+const MORNING: &str = r#"runbook: morning
+title: Morning check (test)
+severity: P3
+triggers:
+  schedule: "0 6 * * *"
+checks:
+  - id: root_exists
+    probe: file
+    with: { path: "/" }
+    expect: "exists"
+"#;
+
+/// A remedy (the param `dir` is fixed: alert labels never reach a shell) that touches `dir/flag` and appends to `dir/marker`; with `revert_after`, a
+/// rollback appending to `dir/reverted`.
+fn remedy_runbook(
+    name: &str,
+    severity: &str,
+    alert: &str,
+    dir: &Path,
+    revert_after: Option<&str>,
+) -> String {
+    let dir = dir.display();
+    let revert = revert_after.map_or_else(String::new, |after| {
+        format!("    rollback: [unmake_flag]\n    revert_after: {after}\n")
+    });
+    format!(
+        r#"runbook: {name}
+title: Flag (test)
+severity: {severity}
+triggers:
+  alerts: [{alert}]
+params:
+  dir: {{ type: path, default: "{dir}" }}
+checks:
+  - id: flag
+    probe: file
+    with: {{ path: "{{{{ params.dir }}}}/flag" }}
+    expect: "exists"
+causes:
+  - id: no_flag
+    title: No flag
+    when: checks.flag.failed
+    remedy: [make_flag]
+    verify: [flag]
+actions:
+  - id: make_flag
+    shell: 'echo made >> "$DIR/marker"; touch "$DIR/flag"'
+    env: {{ DIR: "{{{{ params.dir }}}}" }}
+    limit: {{ max: 100, per: 1h }}
+{revert}  - id: unmake_flag
+    shell: 'echo reverted >> "$DIR/reverted"; rm -f "$DIR/flag"'
+    env: {{ DIR: "{{{{ params.dir }}}}" }}
+    limit: {{ max: 100, per: 1h }}
+escalation: {{ ladder: p3d }}
+"#
+    )
+}
+
+/// A runbook dir, an audit file and a token file; servers started on it.
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Case {
+    fn new(runbooks: &[(&str, &str)]) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        let rb = dir.path().join("runbooks");
+        std::fs::create_dir(&rb).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
+            rb.join("policy.yaml"),
+        )
+        .unwrap();
+        for (name, text) in runbooks {
+            std::fs::write(rb.join(format!("{name}.yaml")), text).unwrap();
+        }
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        std::fs::set_permissions(
+            &token_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        Case { dir }
+    }
+
+    fn runbook(&self, name: &str, text: &str) {
+        std::fs::write(self.path("runbooks").join(format!("{name}.yaml")), text).unwrap();
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.path("audit.db")
+    }
+
+    fn serve(&self, extra: &[&str]) -> Server {
+        let mut child = Command::new(get_cargo_bin("runbook"))
+            .arg("--runbooks")
+            .arg(self.path("runbooks"))
+            .arg("--db")
+            .arg(self.db())
+            .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+            .arg(self.path("token"))
+            .args(["--cooldown", "1h"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let base = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {first:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(get_cargo_bin("runbook"))
+            .arg("--runbooks")
+            .arg(self.path("runbooks"))
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn lines(&self, name: &str) -> usize {
+        std::fs::read_to_string(self.path(name)).map_or(0, |s| s.lines().count())
+    }
+
+    fn sql(&self, query: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row(query, [], |r| r.get(0)).unwrap()
+    }
+}
+
+impl Server {
+    fn request(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let client = reqwest::blocking::Client::new();
+        let url = format!("{}{path}", self.base);
+        let mut req = if method == "GET" {
+            client.get(url)
+        } else {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().unwrap();
+        let code = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn alert(&self, alertname: &str, fingerprint: &str, labels: &Value) {
+        let mut l = labels.clone();
+        l["alertname"] = json!(alertname);
+        let body = json!({
+            "version": "4",
+            "groupKey": format!("{{}}:{{alertname=\"{alertname}\"}}/{fingerprint}"),
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "runbook",
+            "groupLabels": { "alertname": alertname },
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": [{
+                "status": "firing",
+                "labels": l,
+                "annotations": {},
+                "startsAt": "2026-11-23T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": fingerprint,
+            }],
+        });
+        let (code, r) = self.request("POST", "/hooks/alertmanager", Some(TOKEN), &body);
+        assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    }
+
+    /// Finished runs with this trigger, waiting (bounded) until there are at least `n` (0: the
+    /// runs now).
+    fn runs(&self, trigger: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, runs) = self.request("GET", "/api/runs", None, &Value::Null);
+            let runs: Vec<Value> = runs
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r["trigger"] == trigger && r["finished_at"].is_string())
+                .collect();
+            if runs.len() >= n || Instant::now() > deadline {
+                return runs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Wait (bounded) until `f` holds.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn incidents_are_listed_and_acknowledged_through_the_api() {
+    let case = Case::new(&[("sse-down", SSE_DOWN)]);
+    let s = case.serve(&[]);
+    s.alert(
+        "SseAvailabilitySLOViolation",
+        "aaaa000000000001",
+        &json!({ "marker": "/nonexistent/m" }),
+    );
+    assert_eq!(s.runs("webhook", 1)[0]["outcome"], "problem_remains");
+
+    assert_eq!(
+        s.request("GET", "/api/incidents", None, &Value::Null).0,
+        401
+    );
+    assert_eq!(
+        s.request("GET", "/api/incidents", Some("wrong"), &Value::Null)
+            .0,
+        401
+    );
+    let (code, list) = s.request("GET", "/api/incidents", Some(TOKEN), &Value::Null);
+    assert_eq!(code, 200, "{list}");
+    let incidents = list["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{list}");
+    assert_eq!(incidents[0]["runbook"], "sse-down");
+    assert_eq!(incidents[0]["dedup_key"], "aaaa000000000001");
+    assert_eq!(incidents[0]["status"], "open");
+    let id = incidents[0]["id"].as_i64().unwrap();
+
+    let ack = format!("/api/incidents/{id}/ack");
+    assert_eq!(s.request("POST", &ack, None, &json!({})).0, 401);
+    assert_eq!(
+        s.request("POST", "/api/incidents/9999/ack", Some(TOKEN), &json!({}))
+            .0,
+        404
+    );
+    let (code, r) = s.request("POST", &ack, Some(TOKEN), &json!({ "by": "alice" }));
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["incident"]["acked_by"], "alice", "{r}");
+    assert_eq!(r["incident"]["status"], "acked", "{r}");
+
+    let out = case.cli(&["incidents", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["incidents"][0]["status"], "acked", "{v}");
+    assert_eq!(v["incidents"][0]["acked_by"], "alice", "{v}");
+
+    // Resolved: acknowledging it is a conflict.
+    let resolved = case.sql(&format!(
+        "UPDATE incidents SET status = 'resolved' WHERE id = {id} RETURNING id"
+    ));
+    assert_eq!(resolved, id);
+    assert_eq!(s.request("POST", &ack, Some(TOKEN), &json!({})).0, 409);
+}
+
+#[test]
+fn a_slot_missed_while_down_runs_once_at_start_and_not_again_after_a_restart() {
+    let case = Case::new(&[("morning", MORNING)]);
+    // The last slot run was yesterday 06:00; today's 06:00 was missed.
+    let store = runbook::audit::AuditStore::open(&case.db()).unwrap();
+    let yesterday = chrono::DateTime::parse_from_rfc3339("2026-11-22T06:00:00Z")
+        .unwrap()
+        .to_utc();
+    assert!(store.claim_slot("morning", yesterday, yesterday).unwrap());
+    drop(store);
+    let now = ["--schedule-now", "2026-11-23T07:30:00Z"];
+
+    let s = case.serve(&now);
+    let runs = s.runs("schedule", 1);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["runbook"], "morning");
+    assert_eq!(runs[0]["outcome"], "healthy");
+    // A few polls later: still one.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.runs("schedule", 0).len(), 1);
+    let slot = || -> String {
+        let conn = rusqlite::Connection::open(case.db()).unwrap();
+        conn.query_row(
+            "SELECT slot FROM schedule_slots WHERE runbook = 'morning'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(slot(), "2026-11-23T06:00:00.000Z");
+    drop(s);
+
+    // Restarted in the same hour: that slot ran already.
+    let s = case.serve(&now);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.runs("schedule", 0).len(), 1);
+    assert_eq!(slot(), "2026-11-23T06:00:00.000Z");
+}
+
+#[test]
+fn with_no_slot_recorded_the_last_one_runs_at_start_and_the_next_when_its_time_comes() {
+    let case = Case::new(&[("morning", MORNING)]);
+    let s = case.serve(&["--schedule-now", "2026-11-23T05:59:58Z"]);
+    // Yesterday's 06:00 at start, today's 06:00 two seconds later.
+    let runs = s.runs("schedule", 2);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(s.runs("schedule", 0).len(), 2);
+    let conn = rusqlite::Connection::open(case.db()).unwrap();
+    let slot: String = conn
+        .query_row("SELECT slot FROM schedule_slots", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(slot, "2026-11-23T06:00:00.000Z");
+}
+
+#[test]
+fn a_due_revert_is_performed_by_the_server_once() {
+    let case = Case::new(&[]);
+    case.runbook(
+        "tmpchange",
+        &remedy_runbook("tmpchange", "P1", "TmpChange", case.dir.path(), Some("1s")),
+    );
+    let s = case.serve(&[]);
+    let dir = case.dir.path().to_str().unwrap().to_owned();
+    s.alert("TmpChange", "dddd000000000001", &json!({ "dir": dir }));
+    let runs = s.runs("webhook", 1);
+    assert_eq!(runs[0]["outcome"], "remediated", "{runs:?}");
+    assert_eq!(case.lines("marker"), 1);
+    // P1 allows auto-remediation: the server undoes the change when it is due.
+    eventually("the rollback", || case.lines("reverted") >= 1);
+    let reverts = s.runs("serve", 1);
+    assert_eq!(reverts.len(), 1, "{reverts:?}");
+    assert_eq!(reverts[0]["outcome"], "remediated");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(case.lines("reverted"), 1);
+    assert!(!case.path("flag").exists());
+    assert_eq!(
+        case.sql("SELECT COUNT(*) FROM pending_reverts WHERE state = 'done'"),
+        1
+    );
+}
+
+#[test]
+fn an_action_held_for_approval_runs_once_approved_and_not_when_expired() {
+    let case = Case::new(&[]);
+    case.runbook(
+        "needsok",
+        &remedy_runbook("needsok", "P2", "NeedsOk", case.dir.path(), Some("1s")),
+    );
+    let s = case.serve(&[]);
+    let dir = case.dir.path().to_str().unwrap().to_owned();
+    s.alert("NeedsOk", "eeee000000000001", &json!({ "dir": dir }));
+    let runs = s.runs("webhook", 1);
+    assert_eq!(runs[0]["outcome"], "problem_remains", "{runs:?}");
+    let run = runs[0]["id"].as_str().unwrap().to_owned();
+    let (_, shown) = s.request("GET", &format!("/api/runs/{run}"), None, &Value::Null);
+    assert!(
+        shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|st| st["step_id"] == "make_flag" && st["status"] == "needs_approval"),
+        "{shown}"
+    );
+    assert_eq!(case.lines("marker"), 0);
+
+    let approve = format!("/api/runs/{run}/approve");
+    let ok = json!({ "action": "make_flag", "by": "bob" });
+    assert_eq!(s.request("POST", &approve, None, &ok).0, 401);
+    assert_eq!(
+        s.request("POST", "/api/runs/nope/approve", Some(TOKEN), &ok)
+            .0,
+        404
+    );
+    let (code, r) = s.request(
+        "POST",
+        &approve,
+        Some(TOKEN),
+        &json!({ "action": "unmake_flag" }),
+    );
+    assert_eq!(code, 409, "{r}");
+    // Expired before it could be taken: 410, nothing runs.
+    let (code, r) = s.request(
+        "POST",
+        &approve,
+        Some(TOKEN),
+        &json!({ "action": "make_flag", "ttl": "0s" }),
+    );
+    assert_eq!(code, 410, "{r}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(s.runs("approval", 0).is_empty());
+    assert_eq!(case.lines("marker"), 0);
+
+    // Approved: a new run for the same alert performs the action, once.
+    let (code, r) = s.request("POST", &approve, Some(TOKEN), &ok);
+    assert_eq!(code, 202, "{r}");
+    assert_eq!(r["approval"]["approved_by"], "bob");
+    let reruns = s.runs("approval", 1);
+    assert_eq!(reruns.len(), 1);
+    assert_eq!(reruns[0]["outcome"], "remediated", "{reruns:?}");
+    assert_eq!(reruns[0]["params"]["dir"], json!(dir));
+    assert_eq!(case.lines("marker"), 1);
+    // Its revert is due in 1 s, but P2 does not allow auto-remediation: it stays pending.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(case.lines("reverted"), 0);
+    assert_eq!(
+        case.sql("SELECT COUNT(*) FROM pending_reverts WHERE state = 'pending'"),
+        1
+    );
+
+    // The CLI: an approval that expires before the server takes it runs nothing...
+    std::fs::remove_file(case.path("flag")).unwrap();
+    let out = case.cli(&["approve", &run, "make_flag", "--ttl", "1ms"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    eventually("the expired approval", || {
+        case.sql("SELECT COUNT(*) FROM approvals WHERE state = 'expired'") == 2
+    });
+    assert_eq!(s.runs("approval", 0).len(), 1);
+    assert_eq!(case.lines("marker"), 1);
+    // ... one that is valid is taken by the server and performed.
+    let out = case.cli(&["approve", &run, "make_flag", "--by", "carol"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(s.runs("approval", 2).len(), 2);
+    assert_eq!(case.lines("marker"), 2);
+    // An action that did not wait for approval is refused.
+    let out = case.cli(&["approve", &run, "unmake_flag"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
