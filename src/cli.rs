@@ -240,6 +240,13 @@ pub enum Command {
         /// Pretend the scheduler starts at this time (RFC 3339); its clock runs on from there.
         #[arg(long, value_name = "RFC3339", hide = true)]
         schedule_now: Option<String>,
+        /// Follow these JSON-lines files (a path or glob) like `probe jsonl --follow`, with
+        /// positions in the audit DB; their counts appear in `/metrics` as `runbook_jsonl_*`.
+        #[arg(long, value_name = "GLOB")]
+        follow: Option<String>,
+        /// With `--follow`: how often the counts are taken.
+        #[arg(long, default_value = "10s", value_name = "DURATION")]
+        follow_interval: String,
     },
     /// Approve one action of a run that waited for approval: a running `runbook serve` runs
     /// that runbook again for the same alert with this action allowed, if it takes the

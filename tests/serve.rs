@@ -321,3 +321,82 @@ fn a_public_address_without_authentication_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without authentication"));
 }
+
+/// `serve --follow`: the jsonl follower inside the server counts into `/metrics`, and a
+/// restart goes on from the position saved in the audit DB (lines written while it was down
+/// are counted once, nothing twice).
+#[test]
+fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("events.jsonl");
+    // Written before the first start: with no saved position the follower reads from 0.
+    std::fs::write(&log, "{\"seq\":0}\n").unwrap();
+    let glob = format!("{}/*.jsonl", logs.path().display());
+    let metric = |s: &Server, name: &str| -> Option<u64> {
+        s.get("/metrics").lines().find_map(|l| {
+            l.strip_prefix(&format!("runbook_jsonl_{name}_total "))
+                .and_then(|v| v.parse().ok())
+        })
+    };
+    let wait = |s: &Server, name: &str, want: u64| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = metric(s, name);
+            if got == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "runbook_jsonl_{name}_total = {got:?}, want {want}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let s = Server::start(&["--follow", &glob, "--follow-interval", "200ms"]);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"seq\":1}\n{\"seq\":2}\nnot json\n").unwrap();
+    wait(&s, "lines", 4);
+    wait(&s, "malformed", 1);
+    // Stop; write while it is down; the same DB in a new server reads only those.
+    let db = s.db();
+    let dir = s.dir.path().to_path_buf();
+    let mut s = s;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(s.child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::io::Write::write_all(&mut f, b"{\"seq\":3}\n{\"seq\":4}\n").unwrap();
+    let token_file = dir.join("token");
+    let mut child = Command::new(get_cargo_bin("runbook"))
+        .arg("--runbooks")
+        .arg(dir.join("runbooks"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&token_file)
+        .args(["--follow", &glob, "--follow-interval", "200ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let again = Server {
+        child,
+        base: first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned(),
+        dir: tempfile::tempdir().unwrap(),
+        token: s.token.clone(),
+    };
+    wait(&again, "lines", 2);
+    wait(&again, "malformed", 0);
+    assert!(again.get("/metrics").contains("runbook_jsonl_follow_up 1"));
+}

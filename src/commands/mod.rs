@@ -70,6 +70,8 @@ pub fn run(cli: Cli) -> u8 {
             allow_unauthenticated,
             approval_ttl,
             schedule_now,
+            follow,
+            follow_interval,
         } => serve::run(
             &ctx,
             &serve::ServeArgs {
@@ -85,6 +87,8 @@ pub fn run(cli: Cli) -> u8 {
                 grafana_hmac_secret_files,
                 allow_unauthenticated,
                 approval_ttl,
+                follow,
+                follow_interval,
                 schedule_now,
             },
         ),

@@ -12,6 +12,7 @@ use crate::serve::auth::{
 };
 use crate::serve::payload::Limits;
 use crate::serve::server::{self, Config};
+use crate::serve::tail::TailStats;
 
 /// The verb's options.
 pub struct ServeArgs {
@@ -39,6 +40,10 @@ pub struct ServeArgs {
     pub allow_unauthenticated: bool,
     /// How long an approval by the API stays valid unless its request says.
     pub approval_ttl: String,
+    /// JSON-lines files to follow (a path or glob).
+    pub follow: Option<String>,
+    /// How often the followed files' counts are taken.
+    pub follow_interval: String,
     /// The scheduler's "now" at start (RFC 3339), for tests.
     pub schedule_now: Option<String>,
 }
@@ -163,6 +168,37 @@ fn checked(args: &ServeArgs) -> Result<(std::net::SocketAddr, Times, [Authentica
     Ok((listen, times, auth))
 }
 
+/// `--follow`: the jsonl follower on its own thread, counting into `/metrics`.
+fn start_follower(
+    ctx: &Ctx,
+    args: &ServeArgs,
+    app: &Arc<server::App>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>, u8> {
+    let (Some(pattern), Some(stats)) = (&args.follow, server::tail_stats(app)) else {
+        return Ok(None);
+    };
+    let interval = match parse_duration(&args.follow_interval) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            eprintln!("error: --follow-interval: give a duration over 0, like 10s");
+            return Err(exit::INVALID);
+        }
+    };
+    crate::serve::tail::spawn(
+        pattern.clone(),
+        ctx.db.clone(),
+        interval,
+        stats,
+        Arc::clone(stop),
+    )
+    .map(Some)
+    .map_err(|e| {
+        eprintln!("error: cannot start the follower: {e}");
+        exit::FAULT
+    })
+}
+
 /// Run the verb until SIGINT or SIGTERM.
 pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
     let Some(catalog) = catalog(ctx) else {
@@ -196,6 +232,7 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
         approval_ttl,
         incident_json: crate::commands::incidents::incident_json,
         log: |line| eprintln!("{line}"),
+        tail: args.follow.as_ref().map(|_| Arc::new(TailStats::default())),
     };
     let (app, rx) = match server::app(catalog, config) {
         Ok(x) => x,
@@ -211,6 +248,14 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
             eprintln!("error: cannot start the background thread: {e}");
             server::stop(&app);
             return exit::FAULT;
+        }
+    };
+    let stop_follow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follower = match start_follower(ctx, args, &app, &stop_follow) {
+        Ok(f) => f,
+        Err(code) => {
+            server::stop(&app);
+            return code;
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -243,9 +288,13 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
     });
     // Accepted deliveries are in the DB and their jobs in the queue: drain them.
     server::stop(&app);
+    stop_follow.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = background.join();
     for w in workers {
         let _ = w.join();
+    }
+    if let Some(f) = follower {
+        let _ = f.join();
     }
     match served {
         Ok(()) => exit::OK,
