@@ -184,3 +184,17 @@ fn ask(prompt: &str, timeout: Duration) -> bool {
         false
     }
 }
+
+/// A multi-thread tokio runtime for a verb, or the exit code (engine fault) after saying why.
+///
+/// # Errors
+/// The exit code when the runtime cannot start.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            exit::FAULT
+        })
+}

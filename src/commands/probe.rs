@@ -7,6 +7,7 @@ use clap::CommandFactory;
 use serde_json::{Map, Value, json};
 
 use crate::commands::Ctx;
+use crate::commands::common::runtime;
 use crate::exit;
 use crate::host::RealHost;
 use crate::probes::{ProbeContext, ProbeKind, ProbeOutcome, jsonl};
@@ -47,15 +48,9 @@ pub fn run(ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &
         Ok(p) => p,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAULT;
-        }
+        Err(code) => return code,
     };
     let host = RealHost::new();
     // `incremental` reads go on from the positions this command saved last time (reader

@@ -11,6 +11,7 @@ use crate::audit::AuditStore;
 use crate::cli::Format;
 use crate::commands::Ctx;
 use crate::commands::common::TerminalApprover;
+use crate::commands::common::runtime;
 use crate::commands::incidents;
 use crate::escalation::{self, HostNotifier, Spec};
 use crate::exec::{Executor, Options, RunResult};
@@ -90,15 +91,9 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
         ladder,
         ..Options::default()
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAULT;
-        }
+        Err(code) => return code,
     };
     let mut exec = Executor::new(rb, host, &store, params, opts);
     if format == Format::Json {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::commands::Ctx;
+use crate::commands::common::runtime;
 use crate::exit;
 use crate::runbook::value::parse_duration;
 use crate::serve::auth::{
@@ -258,15 +259,9 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
             return code;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAULT;
-        }
+        Err(code) => return code,
     };
     let served = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)

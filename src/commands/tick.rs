@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::cli::Format;
 use crate::commands::Ctx;
 use crate::commands::audit::open_existing;
+use crate::commands::common::runtime;
 use crate::commands::common::{TerminalApprover, print_json};
 use crate::escalation::{self, Fired, HostNotifier, Incident};
 use crate::exec::{Approver, Ledger};
@@ -70,15 +71,9 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
         eprintln!("hint: point --runbooks (or $RUNBOOK_DIR) at the directory of runbooks");
         return exit::INVALID;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAULT;
-        }
+        Err(code) => return code,
     };
     let consent = |_: &Runbook| yes;
     let approver = || -> Option<Box<dyn Approver>> { Some(Box::new(TerminalApprover::new(None))) };
