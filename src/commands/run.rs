@@ -63,18 +63,7 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
     let ladder = cat
         .policy
         .as_ref()
-        .and_then(|p| {
-            p.ladder_for(
-                rb.escalation.as_ref().and_then(|e| e.ladder.as_deref()),
-                &rb.severity,
-            )
-        })
-        .map(|(_, l)| {
-            l.levels
-                .iter()
-                .map(|lv| (lv.id.clone(), lv.name.clone()))
-                .collect()
-        })
+        .map(|p| p.ladder_levels(rb))
         .unwrap_or_default();
     // Human output on a terminal gets the live status line.
     let (console, live) = if format == Format::Human && std::io::stdout().is_terminal() {

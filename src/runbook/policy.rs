@@ -215,7 +215,23 @@ impl Policy {
         }
     }
 
-    /// The ladder a runbook climbs: its own, else its severity's.
+    /// The levels `(id, name)` of the ladder `rb` climbs, lowest first (none without one).
+    #[must_use]
+    pub fn ladder_levels(&self, rb: &crate::runbook::model::Runbook) -> Vec<(String, String)> {
+        self.ladder_for(
+            rb.escalation.as_ref().and_then(|e| e.ladder.as_deref()),
+            &rb.severity,
+        )
+        .map(|(_, l)| {
+            l.levels
+                .iter()
+                .map(|lv| (lv.id.clone(), lv.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// The ladder a runbook escalates on: its own `escalation.ladder`, else its severity's.
     #[must_use]
     pub fn ladder_for(&self, explicit: Option<&str>, severity: &str) -> Option<(&str, &Ladder)> {
         let name = explicit.or_else(|| self.severities.get(severity)?.ladder.as_deref())?;

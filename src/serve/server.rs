@@ -704,20 +704,7 @@ fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Jo
             .get(&p.name)
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
     }));
-    let ladder = policy
-        .and_then(|p| {
-            p.ladder_for(
-                rb.escalation.as_ref().and_then(|e| e.ladder.as_deref()),
-                &rb.severity,
-            )
-        })
-        .map(|(_, l)| {
-            l.levels
-                .iter()
-                .map(|lv| (lv.id.clone(), lv.name.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ladder = policy.map(|p| p.ladder_levels(rb)).unwrap_or_default();
     let host = RealHost::new();
     let opts = Options {
         yes,
