@@ -836,9 +836,6 @@ fn a_wrong_token_in_alertmanager_is_refused_and_starts_nothing() {
 /// An alert that fires, resolves, and fires again (a new `startsAt`) is a new episode and must
 /// run its runbook again (no cooldown here, so only the dedup can stop it).
 #[test]
-#[ignore = "left (issue 6): Alertmanager merges a re-fire that overlaps the resolved alert \
-            and keeps its first startsAt, so the delivery is byte-identical to the first one; \
-            the dedup must compare with the group's last delivery instead of every past one"]
 fn an_alert_that_fires_again_after_resolving_runs_again() {
     let rig = Rig::start(TOKEN, None, "0s");
     let sse = |v: Value| -> Value {

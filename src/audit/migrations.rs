@@ -228,6 +228,28 @@ const MIGRATIONS: &[&str] = &[
         alert   TEXT                           -- JSON: the `alert` context of the run
     ) STRICT;
     ",
+    // 6: deliveries know their group, and a dedup key may repeat: a delivery is a duplicate of
+    // its group's last one (a retry), while the same bytes after another delivery of the group
+    // (an alert that fired, resolved and fired again, merged by Alertmanager with its first
+    // start) are a new episode.
+    r"
+    CREATE TABLE alerts_v6 (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        group_key   TEXT,
+        dedup_key   TEXT NOT NULL,
+        runbook     TEXT,
+        payload     TEXT NOT NULL,             -- JSON as received
+        run_id      TEXT
+    ) STRICT;
+    INSERT INTO alerts_v6 (id, received_at, source, dedup_key, runbook, payload, run_id)
+        SELECT id, received_at, source, dedup_key, runbook, payload, run_id FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_v6 RENAME TO alerts;
+    CREATE INDEX alerts_dedup ON alerts (dedup_key);
+    CREATE INDEX alerts_group ON alerts (source, group_key, id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -594,22 +594,35 @@ fn record(
 ) -> Result<Option<i64>, rusqlite::Error> {
     let mut conn = lock(&app.deliveries);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let seen: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM alerts WHERE dedup_key = ?1)",
-        [&d.dedup_key],
-        |r| r.get(0),
-    )?;
+    // Alertmanager and Grafana retry a failed delivery before sending the group's next one,
+    // so a duplicate is the same as the group's last delivery. A generic delivery is a signed
+    // request: any earlier one with its key is a replay.
+    let seen: bool = if d.source == Source::Generic {
+        tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM alerts WHERE dedup_key = ?1)",
+            [&d.dedup_key],
+            |r| r.get(0),
+        )?
+    } else {
+        tx.query_row(
+            "SELECT COALESCE((SELECT dedup_key FROM alerts WHERE source = ?1 AND group_key = ?2 \
+             ORDER BY id DESC LIMIT 1) = ?3, 0)",
+            params![endpoint, d.group_key, d.dedup_key],
+            |r| r.get(0),
+        )?
+    };
     if seen {
         return Ok(None);
     }
     // The body as received (it parsed, so it is JSON text); not parsed a second time.
     let payload = String::from_utf8_lossy(body);
     tx.execute(
-        "INSERT INTO alerts (received_at, source, dedup_key, runbook, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO alerts (received_at, source, group_key, dedup_key, runbook, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             endpoint,
+            d.group_key,
             d.dedup_key,
             (!runbooks.is_empty()).then(|| runbooks.join(",")),
             payload,
