@@ -400,3 +400,67 @@ fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
     wait(&again, "malformed", 0);
     assert!(again.get("/metrics").contains("runbook_jsonl_follow_up 1"));
 }
+
+/// `/hooks/generic` takes only signed deliveries: a valid HMAC starts the named runbook with
+/// its params; a flipped byte, a stale timestamp, no signature or a replay start nothing.
+#[test]
+fn generic_deliveries_must_be_signed_fresh_and_unique() {
+    use runbook::serve::auth::SignatureScheme;
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret_file = secret_dir.path().join("hmac");
+    std::fs::write(&secret_file, "s3cret-hmac\n").unwrap();
+    std::fs::set_permissions(
+        &secret_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let s = Server::start(&["--hmac-secret-file", secret_file.to_str().unwrap()]);
+    let scheme = SignatureScheme::runbook();
+    let post = |body: &[u8], ts: i64, sig: Option<String>| -> (u16, Value) {
+        let mut req = reqwest::blocking::Client::new()
+            .post(format!("{}/hooks/generic", s.base))
+            .header("content-type", "application/json")
+            .header("X-Runbook-Timestamp", ts.to_string())
+            .body(body.to_vec());
+        if let Some(sig) = sig {
+            req = req.header("X-Runbook-Signature", sig);
+        }
+        let resp = req.send().unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json().unwrap_or(Value::Null))
+    };
+    let now = chrono::Utc::now().timestamp();
+    let body = br#"{"runbook": "sse-down", "params": {"marker": "/nonexistent/generic"}}"#;
+    let sign = |ts: i64, body: &[u8]| Some(scheme.sign(b"s3cret-hmac", ts, body));
+
+    assert_eq!(post(body, now, None).0, 401, "unsigned");
+    let mut flipped = sign(now, body).unwrap();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(
+        post(body, now, Some(flipped)).0,
+        401,
+        "one flipped hex digit"
+    );
+    // Well outside ±300 s, whatever the seconds this test takes.
+    assert_eq!(post(body, now - 360, sign(now - 360, body)).0, 401, "stale");
+    assert_eq!(
+        post(body, now + 360, sign(now + 360, body)).0,
+        401,
+        "from the future"
+    );
+    assert_eq!(s.deliveries(), 0);
+
+    let (code, r) = post(body, now, sign(now, body));
+    assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    let runs = s.webhook_runs(1);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["params"]["marker"], "/nonexistent/generic");
+    // The same signed request again is a replay: 200, nothing started.
+    let (code, r) = post(body, now, sign(now, body));
+    assert_eq!((code, r["duplicate"].clone()), (200, json!(true)), "{r}");
+    // Signed but not a generic delivery: 400.
+    let bad = br#"{"runbook": "sse-down", "parms": {}}"#;
+    assert_eq!(post(bad, now, sign(now, bad)).0, 400);
+    assert_eq!(s.webhook_runs(1).len(), 1);
+}
