@@ -100,17 +100,9 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
                 Ok(u) => u,
                 Err(e) => return ProbeOutcome::Error(e),
             };
-            let fetch = async {
-                let client = cx.host.http_for(&url, insecure);
-                let resp = client.get(url).timeout(cx.timeout).send().await?;
-                let status = resp.status().as_u16();
-                let (bytes, _) = http::read_capped(resp, PAGE_CAP).await?;
-                Ok::<_, reqwest::Error>((status, bytes))
-            };
-            let (status, bytes) = match tokio::time::timeout(cx.timeout, fetch).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return http::unreachable(&e, cx.timeout, started),
-                Err(_) => return http::timed_out(cx.timeout, started),
+            let (status, bytes) = match get(cx, url, insecure, started).await {
+                Ok(r) => r,
+                Err(outcome) => return outcome,
             };
             let mut out = Map::new();
             out.insert("status".into(), json!(status));
@@ -141,17 +133,9 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
                     Err(e) => return ProbeOutcome::Error(e),
                 };
             url.query_pairs_mut().append_pair("query", query);
-            let fetch = async {
-                let client = cx.host.http_for(&url, insecure);
-                let resp = client.get(url).timeout(cx.timeout).send().await?;
-                let status = resp.status().as_u16();
-                let (bytes, _) = http::read_capped(resp, PAGE_CAP).await?;
-                Ok::<_, reqwest::Error>((status, bytes))
-            };
-            let (status, bytes) = match tokio::time::timeout(cx.timeout, fetch).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return http::unreachable(&e, cx.timeout, started),
-                Err(_) => return http::timed_out(cx.timeout, started),
+            let (status, bytes) = match get(cx, url, insecure, started).await {
+                Ok(r) => r,
+                Err(outcome) => return outcome,
             };
             let mut out = match query_result(status, &bytes) {
                 Ok(m) => m,
@@ -161,6 +145,28 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
             ProbeOutcome::Observed(out)
         }
         _ => ProbeOutcome::Error("give either `url` + `metric` or `server` + `query`".into()),
+    }
+}
+
+/// GET a page within the step's timeout: its status and (capped) body, or the outcome of a
+/// target that refused or did not answer in time.
+async fn get(
+    cx: &ProbeContext<'_>,
+    url: reqwest::Url,
+    insecure: bool,
+    started: Instant,
+) -> Result<(u16, Vec<u8>), ProbeOutcome> {
+    let fetch = async {
+        let client = cx.host.http_for(&url, insecure);
+        let resp = client.get(url).timeout(cx.timeout).send().await?;
+        let status = resp.status().as_u16();
+        let (bytes, _) = http::read_capped(resp, PAGE_CAP).await?;
+        Ok::<_, reqwest::Error>((status, bytes))
+    };
+    match tokio::time::timeout(cx.timeout, fetch).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(http::unreachable(&e, cx.timeout, started)),
+        Err(_) => Err(http::timed_out(cx.timeout, started)),
     }
 }
 
