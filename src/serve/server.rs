@@ -186,22 +186,24 @@ impl Metrics {
     fn render(&self, open_incidents: Option<u64>) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP runbook_deliveries_total Webhook deliveries by endpoint and status code."
+        header(
+            &mut out,
+            "runbook_deliveries_total",
+            "counter",
+            "Webhook deliveries by endpoint and status code.",
         );
-        let _ = writeln!(out, "# TYPE runbook_deliveries_total counter");
         for ((e, c), n) in lock(&self.deliveries).iter() {
             let _ = writeln!(
                 out,
                 "runbook_deliveries_total{{endpoint=\"{e}\",code=\"{c}\"}} {n}"
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP runbook_runs_total Runs started by alerts, by runbook and outcome."
+        header(
+            &mut out,
+            "runbook_runs_total",
+            "counter",
+            "Runs started by alerts, by runbook and outcome.",
         );
-        let _ = writeln!(out, "# TYPE runbook_runs_total counter");
         for ((r, o), n) in lock(&self.runs).iter() {
             let _ = writeln!(
                 out,
@@ -209,11 +211,12 @@ impl Metrics {
             );
         }
         let h = lock(&self.durations);
-        let _ = writeln!(
-            out,
-            "# HELP runbook_run_duration_seconds Wall time of runs started by alerts."
+        header(
+            &mut out,
+            "runbook_run_duration_seconds",
+            "histogram",
+            "Wall time of runs started by alerts.",
         );
-        let _ = writeln!(out, "# TYPE runbook_run_duration_seconds histogram");
         for (i, le) in BUCKETS.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -228,43 +231,52 @@ impl Metrics {
         );
         let _ = writeln!(out, "runbook_run_duration_seconds_sum {}", h.sum);
         let _ = writeln!(out, "runbook_run_duration_seconds_count {}", h.count);
-        let _ = writeln!(out, "# HELP runbook_queue_depth Jobs waiting for a worker.");
-        let _ = writeln!(out, "# TYPE runbook_queue_depth gauge");
-        let _ = writeln!(
-            out,
-            "runbook_queue_depth {}",
-            self.queued.load(Ordering::Relaxed)
+        scalar(
+            &mut out,
+            "runbook_queue_depth",
+            "gauge",
+            "Jobs waiting for a worker.",
+            self.queued.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP runbook_alerts_coalesced_total Alerts that started nothing: their runbook and fingerprint were queued, running or cooling down."
+        scalar(
+            &mut out,
+            "runbook_alerts_coalesced_total",
+            "counter",
+            "Alerts that started nothing: their runbook and fingerprint were queued, running or cooling down.",
+            self.coalesced.load(Ordering::Relaxed),
         );
-        let _ = writeln!(out, "# TYPE runbook_alerts_coalesced_total counter");
-        let _ = writeln!(
-            out,
-            "runbook_alerts_coalesced_total {}",
-            self.coalesced.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP runbook_escalations_fired_total Escalation levels fired by this server's timer."
-        );
-        let _ = writeln!(out, "# TYPE runbook_escalations_fired_total counter");
-        let _ = writeln!(
-            out,
-            "runbook_escalations_fired_total {}",
-            self.escalations.load(Ordering::Relaxed)
+        scalar(
+            &mut out,
+            "runbook_escalations_fired_total",
+            "counter",
+            "Escalation levels fired by this server's timer.",
+            self.escalations.load(Ordering::Relaxed),
         );
         if let Some(n) = open_incidents {
-            let _ = writeln!(
-                out,
-                "# HELP runbook_incidents_open Incidents open or acknowledged."
+            scalar(
+                &mut out,
+                "runbook_incidents_open",
+                "gauge",
+                "Incidents open or acknowledged.",
+                n,
             );
-            let _ = writeln!(out, "# TYPE runbook_incidents_open gauge");
-            let _ = writeln!(out, "runbook_incidents_open {n}");
         }
         out
     }
+}
+
+/// `# HELP` and `# TYPE` lines of a metric.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A metric with one unlabelled value.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    use std::fmt::Write as _;
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// Build the app: the router and the job receiver the workers drain.
