@@ -96,7 +96,7 @@ impl Case {
         let base = format!("http://{}", server.addr);
         let policy = policy
             .replace(
-                "http://127.0.0.1:9095/hooks/runbook",
+                "http://127.0.0.1:9097/hooks/runbook",
                 &format!("{base}{ops_path}"),
             )
             .replace(

@@ -51,7 +51,7 @@ pub enum AckOutcome {
 pub struct Sent {
     /// The policy's channel name.
     pub channel: String,
-    /// Its kind and origin (`webhook http://127.0.0.1:9095`), never a webhook's path.
+    /// Its kind and origin (`webhook http://127.0.0.1:9097`), never a webhook's path.
     pub target: String,
     /// Delivered (2xx, or shown on stdout).
     pub ok: bool,
