@@ -466,9 +466,13 @@ fn generic_deliveries_must_be_signed_fresh_and_unique() {
 }
 
 /// `kill -9` during a storm: every delivery that was answered is in the DB, the file is
-/// sound and its chain verifies, no run is duplicated, and none is left `running` after the
-/// next start.
+/// sound and its chain verifies, no run is duplicated, none is left `running` after the next
+/// start, and the next server runs what was accepted but still queued at the kill.
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one storm, one kill, two starts: checked in the order they happen"
+)]
 fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
     let s = Server::start(&[]);
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
@@ -568,4 +572,55 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
         )
         .unwrap();
     assert_eq!(running, 0, "a run is left running after the next start");
+    drop(conn);
+
+    // A new server on the same DB runs what was accepted but still queued at the kill, once
+    // per fingerprint, and then nothing is pending.
+    let mut child = Command::new(get_cargo_bin("runbook"))
+        .arg("--runbooks")
+        .arg(s.dir.path().join("runbooks"))
+        .arg("--db")
+        .arg(s.db())
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(s.dir.path().join("token"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let pending = || -> i64 {
+        rusqlite::Connection::open(s.db())
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM alerts WHERE runbook IS NOT NULL AND run_id IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pending() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} deliveries never ran",
+            pending()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    let most: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM runs \
+             WHERE trigger = 'webhook' AND outcome != 'interrupted' \
+             GROUP BY json_extract(params, '$.marker'))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(most >= 1, "nothing ran");
 }

@@ -250,6 +250,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alerts_dedup ON alerts (dedup_key);
     CREATE INDEX alerts_group ON alerts (source, group_key, id);
     ",
+    // 7: a delivery's `run_id` is set once its run ends, and a restart queues again the
+    // deliveries with runbooks but no run. Deliveries recorded before this version are taken
+    // as done (`''`), so an upgrade re-runs nothing.
+    r"
+    UPDATE alerts SET run_id = '' WHERE run_id IS NULL;
+    CREATE INDEX alerts_pending ON alerts (id) WHERE runbook IS NOT NULL AND run_id IS NULL;
+    ",
 ];
 
 /// The schema version this build writes.

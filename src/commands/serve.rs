@@ -243,6 +243,10 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
         }
     };
     let workers = server::spawn_workers(&app, rx);
+    let requeued = server::requeue(&app);
+    if requeued > 0 {
+        eprintln!("{requeued} run(s) of deliveries accepted before a stop queued again");
+    }
     let background = match server::spawn_background(&app) {
         Ok(b) => b,
         Err(e) => {

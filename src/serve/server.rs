@@ -703,6 +703,58 @@ fn worker(app: &App, rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>) {
     }
 }
 
+/// At start: deliveries that were recorded with runbooks to run but have no run (the
+/// process stopped — `kill -9`, a power cut — with their jobs still queued) are routed and
+/// queued again, at least once as Alertmanager expects, one run per key as always. Returns
+/// how many jobs were queued.
+pub fn requeue(app: &App) -> usize {
+    let pending: Vec<(i64, String, String)> = {
+        let conn = lock(&app.deliveries);
+        let Ok(mut st) = conn.prepare(
+            "SELECT id, source, payload FROM alerts \
+             WHERE runbook IS NOT NULL AND run_id IS NULL ORDER BY id",
+        ) else {
+            return 0;
+        };
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
+    };
+    let mut queued = 0;
+    for (id, source, payload) in pending {
+        let body = payload.as_bytes();
+        let limits = &app.config.limits;
+        let parsed = match source.as_str() {
+            "alertmanager" => parse_alertmanager(body, limits),
+            "grafana" => parse_grafana(body, limits),
+            _ => parse_generic(body, None, limits),
+        };
+        let Ok(delivery) = parsed else {
+            continue;
+        };
+        let (jobs, _, _) = route(app, &delivery);
+        if jobs.is_empty() {
+            // Every alert of it is covered by a job queued for an earlier delivery.
+            let _ = lock(&app.deliveries).execute(
+                "UPDATE alerts SET run_id = '' WHERE id = ?1 AND run_id IS NULL",
+                [id],
+            );
+            continue;
+        }
+        let Ok(permits) = app.queue.try_reserve_many(jobs.len()) else {
+            release(app, &jobs);
+            break;
+        };
+        for (permit, mut job) in permits.zip(jobs) {
+            job.delivery = id;
+            app.metrics.queued.fetch_add(1, Ordering::Relaxed);
+            permit.send(job);
+            queued += 1;
+        }
+    }
+    queued
+}
+
 /// The `--follow` counters of this server.
 #[must_use]
 pub fn tail_stats(app: &App) -> Option<Arc<crate::serve::tail::TailStats>> {
@@ -763,6 +815,13 @@ fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Jo
             chrono::Utc::now(),
             &notifier,
         ));
+    }
+    if job.delivery > 0 {
+        // The delivery has had its run: a restart will not start it again.
+        let _ = lock(&app.deliveries).execute(
+            "UPDATE alerts SET run_id = ?1 WHERE id = ?2 AND run_id IS NULL",
+            params![result.run_id, job.delivery],
+        );
     }
     serde_json::to_value(result.outcome)
         .ok()
