@@ -128,6 +128,8 @@ pub struct App {
     keys: Mutex<Keys>,
     metrics: Metrics,
     stopping: std::sync::atomic::AtomicBool,
+    /// The audit store of the handlers and timers, opened once (workers have their own).
+    store: AuditStore,
 }
 
 /// (runbook, fingerprint) keys queued or running, and when each last finished.
@@ -288,7 +290,7 @@ pub fn app(
     config: Config,
 ) -> Result<(Arc<App>, tokio::sync::mpsc::Receiver<Job>), String> {
     // The store migrates the schema; the server's own connection then records deliveries.
-    drop(AuditStore::open(&config.db).map_err(|e| e.to_string())?);
+    let store = AuditStore::open(&config.db).map_err(|e| e.to_string())?;
     let conn = Connection::open(&config.db).map_err(|e| e.to_string())?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
@@ -308,6 +310,7 @@ pub fn app(
             keys: Mutex::new(Keys::default()),
             metrics: Metrics::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            store,
         }),
         rx,
     ))
@@ -832,17 +835,12 @@ fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Jo
 /// Resolved alerts close their incidents (the runbooks their alertname routes to); returns
 /// how many incidents were resolved.
 fn resolve_incidents(app: &App, d: &Delivery) -> usize {
-    if d.resolved().next().is_none() {
-        return 0;
-    }
-    let Ok(store) = AuditStore::open(&app.config.db) else {
-        return 0;
-    };
+    let store = &app.store;
     let mut n = 0;
     for alert in d.resolved() {
         for rb in targets(app, d, alert) {
             if let Ok(Some(_)) =
-                escalation::resolve(&store, &rb.name, &alert.fingerprint, chrono::Utc::now())
+                escalation::resolve(store, &rb.name, &alert.fingerprint, chrono::Utc::now())
             {
                 n += 1;
             }
@@ -861,11 +859,8 @@ pub async fn escalation_timer(app: Arc<App>, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !app.stopping.load(Ordering::SeqCst) {
         tick.tick().await;
-        let Ok(store) = AuditStore::open(&app.config.db) else {
-            continue;
-        };
         if let Ok(fired) =
-            escalation::fire_due(&store, &policy, chrono::Utc::now(), &notifier).await
+            escalation::fire_due(&app.store, &policy, chrono::Utc::now(), &notifier).await
         {
             app.metrics
                 .escalations
@@ -875,22 +870,14 @@ pub async fn escalation_timer(app: Arc<App>, every: Duration) {
 }
 
 async fn api_runs(State(app): State<Arc<App>>) -> Response {
-    let store = match AuditStore::open(&app.config.db) {
-        Ok(s) => s,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    match store.history(None, 100) {
+    match app.store.history(None, 100) {
         Ok(runs) => axum::Json(json!(runs)).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
 async fn api_run(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let store = match AuditStore::open(&app.config.db) {
-        Ok(s) => s,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    match store.show(&id) {
+    match app.store.show(&id) {
         Ok(Some((run, steps))) => axum::Json(json!({ "run": run, "steps": steps })).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
@@ -914,22 +901,14 @@ fn error(code: StatusCode, message: &str) -> Response {
     (code, axum::Json(json!({ "error": message }))).into_response()
 }
 
-fn open_store(app: &App) -> Result<AuditStore, Response> {
-    AuditStore::open(&app.config.db)
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
-}
-
 /// `GET /api/incidents`: open and acknowledged incidents, as `runbook incidents --format json`.
 async fn api_incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Err(r) = api_auth(&app, &headers, b"") {
         return r;
     }
-    let store = match open_store(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let store = &app.store;
     let now = Utc::now();
-    match escalation::list(&store) {
+    match escalation::list(store) {
         Ok(list) => axum::Json(json!({
             "now": now.to_rfc3339_opts(SecondsFormat::Millis, true),
             "incidents": list.iter().map(|i| (app.config.incident_json)(i, now)).collect::<Vec<_>>(),
@@ -963,10 +942,7 @@ async fn api_ack(
             Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
         }
     };
-    let store = match open_store(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let store = &app.store;
     let now = Utc::now();
     let by = by.unwrap_or_else(|| "api".into());
     let show = |code: StatusCode, result: &str, i: &Incident| {
@@ -976,7 +952,7 @@ async fn api_ack(
         )
             .into_response()
     };
-    match escalation::ack(&store, id, &by, now) {
+    match escalation::ack(store, id, &by, now) {
         Ok(AckOutcome::Acked(i)) => show(StatusCode::OK, "acked", &i),
         Ok(AckOutcome::AlreadyAcked(i)) => show(StatusCode::OK, "already_acked", &i),
         Ok(AckOutcome::Resolved(i)) => show(StatusCode::CONFLICT, "resolved", &i),
@@ -1149,12 +1125,9 @@ async fn api_approve(
         Some(Ok(d)) => d,
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, &format!("`ttl`: {e}")),
     };
-    let store = match open_store(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let prepared = waiting_for_approval(&store, &id, action)
-        .and_then(|run| rerun_job(&app, &store, &run, action).map(|job| (run, job)));
+    let store = &app.store;
+    let prepared = waiting_for_approval(store, &id, action)
+        .and_then(|run| rerun_job(&app, store, &run, action).map(|job| (run, job)));
     let (run, job) = match prepared {
         Ok(x) => x,
         Err((code, msg)) => return error(code, &msg),
@@ -1163,7 +1136,7 @@ async fn api_approve(
         Ok(a) => a,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    match queue_approval(&app, &store, job, approval.id) {
+    match queue_approval(&app, store, job, approval.id) {
         Ok(()) => (
             StatusCode::ACCEPTED,
             axum::Json(json!({ "approval": approval, "queued": true })),
