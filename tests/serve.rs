@@ -36,6 +36,33 @@ struct Server {
     token: String,
 }
 
+/// `runbook serve` on a free loopback port with the runbooks, audit DB and token of `dir`;
+/// returns the process and its base URL (from the first line it prints).
+fn launch(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(get_cargo_bin("runbook"))
+        .arg("--runbooks")
+        .arg(dir.join("runbooks"))
+        .arg("--db")
+        .arg(dir.join("audit.db"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(dir.join("token"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .to_owned();
+    (child, base)
+}
+
 impl Server {
     fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
@@ -55,28 +82,9 @@ impl Server {
             std::os::unix::fs::PermissionsExt::from_mode(0o600),
         )
         .unwrap();
-        let mut child = Command::new(get_cargo_bin("runbook"))
-            .args(["--runbooks"])
-            .arg(&rb)
-            .arg("--db")
-            .arg(dir.path().join("audit.db"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
-            .arg(&token_file)
-            .args(["--cooldown", "1h"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let base = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {first:?}"))
-            .to_owned();
+        let mut args = vec!["--cooldown", "1h"];
+        args.extend_from_slice(extra);
+        let (child, base) = launch(dir.path(), &args);
         Server {
             child,
             base,
@@ -358,7 +366,6 @@ fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
     wait(&s, "lines", 4);
     wait(&s, "malformed", 1);
     // Stop; write while it is down; the same DB in a new server reads only those.
-    let db = s.db();
     let dir = s.dir.path().to_path_buf();
     let mut s = s;
     let pid = nix::unistd::Pid::from_raw(i32::try_from(s.child.id()).unwrap());
@@ -369,30 +376,10 @@ fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::io::Write::write_all(&mut f, b"{\"seq\":3}\n{\"seq\":4}\n").unwrap();
-    let token_file = dir.join("token");
-    let mut child = Command::new(get_cargo_bin("runbook"))
-        .arg("--runbooks")
-        .arg(dir.join("runbooks"))
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
-        .arg(&token_file)
-        .args(["--follow", &glob, "--follow-interval", "200ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (child, base) = launch(&dir, &["--follow", &glob, "--follow-interval", "200ms"]);
     let again = Server {
         child,
-        base: first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned(),
+        base,
         dir: tempfile::tempdir().unwrap(),
         token: s.token.clone(),
     };
@@ -576,21 +563,7 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
 
     // A new server on the same DB runs what was accepted but still queued at the kill, once
     // per fingerprint, and then nothing is pending.
-    let mut child = Command::new(get_cargo_bin("runbook"))
-        .arg("--runbooks")
-        .arg(s.dir.path().join("runbooks"))
-        .arg("--db")
-        .arg(s.db())
-        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
-        .arg(s.dir.path().join("token"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (mut child, _) = launch(s.dir.path(), &[]);
     let pending = || -> i64 {
         rusqlite::Connection::open(s.db())
             .unwrap()
