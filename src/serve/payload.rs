@@ -174,6 +174,20 @@ pub struct AlertmanagerAlert {
     pub fingerprint: String,
 }
 
+impl From<AlertmanagerAlert> for Alert {
+    fn from(a: AlertmanagerAlert) -> Self {
+        Alert {
+            status: a.status,
+            labels: a.labels,
+            annotations: a.annotations,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            fingerprint: a.fingerprint,
+            generator_url: non_empty(a.generator_url),
+        }
+    }
+}
+
 /// Grafana unified alerting webhook body, as sent.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -223,26 +237,10 @@ pub struct GrafanaPayload {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrafanaAlert {
-    /// `firing` or `resolved`.
-    pub status: Status,
-    /// Identifying labels.
-    #[serde(deserialize_with = "map_or_null")]
-    pub labels: Labels,
-    /// Annotations.
-    #[serde(default, deserialize_with = "map_or_null")]
-    pub annotations: Labels,
-    /// Start time; `None` for Go's zero time.
-    #[serde(default, deserialize_with = "go_time")]
-    pub starts_at: Option<DateTime<Utc>>,
-    /// End time; `None` for Go's zero time.
-    #[serde(default, deserialize_with = "go_time")]
-    pub ends_at: Option<DateTime<Utc>>,
-    /// Link to the alert rule.
-    #[serde(default, rename = "generatorURL")]
-    pub generator_url: String,
-    /// Fingerprint of the label set; empty if absent.
-    #[serde(default)]
-    pub fingerprint: String,
+    /// What an Alertmanager alert carries (status, labels, annotations, times, generator URL,
+    /// fingerprint).
+    #[serde(flatten)]
+    pub alert: AlertmanagerAlert,
     /// Link that pre-fills a silence.
     #[serde(default, rename = "silenceURL")]
     pub silence_url: String,
@@ -478,19 +476,7 @@ pub fn parse_alertmanager(body: &[u8], limits: &Limits) -> Result<Delivery, Payl
             raw.version
         )));
     }
-    let alerts = raw
-        .alerts
-        .into_iter()
-        .map(|a| Alert {
-            status: a.status,
-            labels: a.labels,
-            annotations: a.annotations,
-            starts_at: a.starts_at,
-            ends_at: a.ends_at,
-            fingerprint: a.fingerprint,
-            generator_url: non_empty(a.generator_url),
-        })
-        .collect();
+    let alerts = raw.alerts.into_iter().map(Alert::from).collect();
     finish(
         Source::Alertmanager,
         raw.group_key,
@@ -513,15 +499,7 @@ pub fn parse_grafana(body: &[u8], limits: &Limits) -> Result<Delivery, PayloadEr
     let alerts = raw
         .alerts
         .into_iter()
-        .map(|a| Alert {
-            status: a.status,
-            labels: a.labels,
-            annotations: a.annotations,
-            starts_at: a.starts_at,
-            ends_at: a.ends_at,
-            fingerprint: a.fingerprint,
-            generator_url: non_empty(a.generator_url),
-        })
+        .map(|a| Alert::from(a.alert))
         .collect();
     finish(
         Source::Grafana,
