@@ -116,6 +116,10 @@ pub enum Command {
         /// Run mutating actions without asking.
         #[arg(long)]
         yes: bool,
+        /// How long to wait for another run of this runbook that may change the host (one
+        /// such run at a time per host); then exit 3. Read-only runs do not wait.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        lock_wait: String,
     },
     /// Run one probe ad hoc and print its result as JSON.
     #[command(
@@ -223,8 +227,9 @@ pub enum Command {
         /// Runs waiting for a worker (more: 503, so Alertmanager retries).
         #[arg(long, default_value_t = 1024)]
         queue: usize,
-        /// Runs at the same time.
-        #[arg(long, default_value_t = 4)]
+        /// Runs at the same time (a runbook's runs that may change the host still run one at
+        /// a time).
+        #[arg(long, default_value_t = 16)]
         workers: usize,
         /// After a run of a runbook for an alert fingerprint, the same alert starts nothing
         /// for this long.

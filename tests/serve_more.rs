@@ -494,3 +494,113 @@ fn an_action_held_for_approval_runs_once_approved_and_not_when_expired() {
     let out = case.cli(&["approve", &run, "unmake_flag"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// A P3 runbook (auto-remediation allowed) whose remedy takes 300 ms and logs its start and
+/// end; its check never passes, so every alert runs the remedy.
+fn slow_remedy_runbook(dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        r#"runbook: turns
+title: Slow remedy (test)
+severity: P3
+triggers:
+  alerts: [TurnsAlert]
+params:
+  dir: {{ type: path, default: "{dir}" }}
+checks:
+  - id: never
+    probe: file
+    with: {{ path: "{{{{ params.dir }}}}/never" }}
+    expect: "exists"
+causes:
+  - id: absent
+    title: Never there
+    when: checks.never.failed
+    remedy: [slow]
+    verify: [never]
+actions:
+  - id: slow
+    shell: 'echo start >> "$DIR/log"; sleep 0.3; echo end >> "$DIR/log"'
+    env: {{ DIR: "{{{{ params.dir }}}}" }}
+    limit: {{ max: 100, per: 1h }}
+escalation: {{ ladder: p3d }}
+"#
+    )
+}
+
+#[test]
+fn runs_that_may_change_the_host_take_turns_per_runbook_and_none_fails_for_the_lock() {
+    let case = Case::new(&[("sse-down", SSE_DOWN)]);
+    case.runbook("turns", &slow_remedy_runbook(case.dir.path()));
+    // Two workers: the jobs waiting for their turn must not hold one.
+    let server = case.serve(&["--workers", "2"]);
+    for fp in ["f1", "f2", "f3"] {
+        server.alert("TurnsAlert", fp, &json!({}));
+    }
+    server.alert("SseAvailabilitySLOViolation", "s1", &json!({}));
+    let runs = server.runs("webhook", 4);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    for r in &runs {
+        assert_ne!(r["outcome"], "fault", "{r}");
+    }
+    // The diagnosis sent last ran while the first remedy was still going.
+    let first_turn_end = runs
+        .iter()
+        .filter(|r| r["runbook"] == "turns")
+        .filter_map(|r| r["finished_at"].as_str())
+        .min()
+        .unwrap()
+        .to_owned();
+    let sse = runs.iter().find(|r| r["runbook"] == "sse-down").unwrap();
+    assert!(
+        sse["started_at"].as_str().unwrap() < first_turn_end.as_str(),
+        "{sse} started after the first remedy ended ({first_turn_end})"
+    );
+    // Three remedies, never two at once.
+    let log = std::fs::read_to_string(case.path("log")).unwrap();
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["start", "end", "start", "end", "start", "end"],
+        "{log}"
+    );
+}
+
+#[test]
+fn the_runbook_lock_holds_back_a_run_that_may_change_the_host_and_not_a_diagnosis() {
+    use runbook::exec::Ledger as _;
+    let case = Case::new(&[]);
+    case.runbook("turns", &slow_remedy_runbook(case.dir.path()));
+    // Another live process (this test) holds the lock of `turns`.
+    let store = runbook::audit::AuditStore::open(&case.db()).unwrap();
+    assert!(store.lock("turns", "held-by-the-test").unwrap());
+
+    let started = Instant::now();
+    let out = case.cli(&["run", "turns", "--yes", "--lock-wait", "300ms"]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("another run of `turns` is in progress"),
+        "{text}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(case.lines("log"), 0, "the remedy did not run");
+
+    // Without consent to change anything, the run diagnoses at once: the remedy is skipped.
+    let out = case.cli(&["run", "turns"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("needs approval"), "{text}");
+    assert_eq!(case.lines("log"), 0);
+
+    // Released: the same run goes through.
+    store.unlock("turns", "held-by-the-test").unwrap();
+    let out = case.cli(&["run", "turns", "--yes", "--lock-wait", "300ms"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(case.lines("log"), 2, "start and end");
+}

@@ -1,6 +1,8 @@
 -- wrk script: realistic Alertmanager webhook bodies (version 4), each delivery a new groupKey
 -- (so each is recorded, none is a duplicate), alerts over 100 fingerprints.
 -- Usage: wrk -s benches/serve/alerts.lua -H "Authorization: Bearer TOKEN" URL
+-- With PAUSE_MS=N in the environment, each connection waits N ms after each answer before
+-- its next request: an offered rate of about connections * 1000 / (N + latency) per second.
 local counter = 0
 local thread_id = 0
 local threads = {}
@@ -11,9 +13,15 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+local pause = tonumber(os.getenv("PAUSE_MS") or "0")
+
 function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+end
+
+function delay()
+  return pause
 end
 
 request = function()

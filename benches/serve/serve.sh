@@ -74,7 +74,7 @@ start() { # name, command...; waits (bounded) for "listening on URL"; sets URL a
 start bare "$BARE" 127.0.0.1:0
 BARE_URL=$URL
 start serve "$BIN" --runbooks "$TMP/runbooks" --db "$TMP/audit.db" serve \
-  --listen 127.0.0.1:0 --token-file "$TMP/token" --cooldown 1h --queue 4096
+  --listen 127.0.0.1:0 --token-file "$TMP/token" --cooldown 1h --queue 4096 ${WORKERS:+--workers "$WORKERS"}
 SERVE_URL=$URL
 SERVE_PID=$LAST_PID
 if [ -z "$BARE_URL" ] || [ -z "$SERVE_URL" ]; then

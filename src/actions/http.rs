@@ -95,9 +95,11 @@ pub async fn execute(
 
 async fn send(req: &HttpRequest, cx: &ActionContext<'_>) -> ActionOutcome {
     let label = format!("`{} {}`", method_name(req.method), req.url);
-    let mut builder = cx
-        .host
-        .http(req.insecure)
+    let client = reqwest::Url::parse(&req.url).map_or_else(
+        |_| cx.host.http(req.insecure),
+        |u| cx.host.http_for(&u, req.insecure),
+    );
+    let mut builder = client
         .request(req.method.as_reqwest(), &req.url)
         .timeout(cx.timeout);
     for (name, value) in &req.headers {

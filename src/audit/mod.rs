@@ -44,4 +44,6 @@ mod store;
 
 pub use chain::{Altered, VerifyReport};
 pub use redact::{redact, redact_str};
-pub use store::{Approval, ApprovalUse, AuditError, AuditStore, RunSummary, StepRow, WriteTx};
+pub use store::{
+    Approval, ApprovalUse, AuditError, AuditStore, RunSummary, StepRow, WriteTx, wait_when_busy,
+};

@@ -136,6 +136,28 @@ pub struct AuditStore {
     secrets: Mutex<Vec<String>>,
 }
 
+/// When another connection holds the write lock, retry every 50 µs (then every 500 µs after
+/// 50 tries) for up to `limit`, then fail with `SQLITE_BUSY`. `SQLite`'s own `busy_timeout`
+/// sleeps 1, 2, 5, 10 … 100 ms between tries: under a steady stream of short commits (a
+/// server recording thousands of deliveries a second) a run's writer kept losing the race
+/// and slept tens of milliseconds per row.
+///
+/// # Errors
+/// When `SQLite` refuses the handler.
+pub fn wait_when_busy(conn: &mut Connection, limit: Duration) -> rusqlite::Result<()> {
+    let mut since = std::time::Instant::now();
+    conn.busy_handler(Some(move |tries: i32| {
+        if tries == 0 {
+            since = std::time::Instant::now();
+        }
+        if since.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(if tries < 50 { 50 } else { 500 }));
+        true
+    }))
+}
+
 /// Run `f` with `synchronous=FULL`: the transaction it commits is synced to disk, and with it
 /// every commit before it in the WAL. Back to NORMAL afterwards, whatever `f` returned.
 fn durably<T>(
@@ -171,8 +193,7 @@ impl AuditStore {
             std::fs::create_dir_all(dir).map_err(|e| open_err(e.into()))?;
         }
         let mut conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| open_err(e.into()))?;
+        wait_when_busy(&mut conn, Duration::from_secs(5)).map_err(|e| open_err(e.into()))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(|e| open_err(e.into()))?;

@@ -36,7 +36,8 @@ pub fn run(cli: Cli) -> u8 {
             sets,
             dry_run,
             yes,
-        } => run::run(&ctx, &name, &sets, dry_run, yes),
+            lock_wait,
+        } => run::run(&ctx, &name, &sets, dry_run, yes, &lock_wait),
         Command::Probe {
             kind,
             with,

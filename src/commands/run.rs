@@ -22,7 +22,21 @@ use crate::runbook::model::Runbook;
 use crate::runbook::policy::Policy;
 
 /// Run the verb.
-pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> u8 {
+pub fn run(
+    ctx: &Ctx,
+    name: &str,
+    sets: &[String],
+    dry_run: bool,
+    yes: bool,
+    lock_wait: &str,
+) -> u8 {
+    let lock_wait = match crate::runbook::value::parse_duration(lock_wait) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: --lock-wait: {e}");
+            return crate::exit::INVALID;
+        }
+    };
     let format = match ctx.format_in("run", &[Format::Human, Format::Json], Format::Human) {
         Ok(f) => f,
         Err(code) => return code,
@@ -78,6 +92,7 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String], dry_run: bool, yes: bool) -> 
         approver: Some(Box::new(TerminalApprover::new(live))),
         channels: NotifyTarget::from_policy(cat.policy.as_ref()),
         ladder,
+        lock_wait,
         ..Options::default()
     };
     let rt = match runtime() {

@@ -83,6 +83,17 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Whether a diagnosis run of `rb` with these options may change the host: the runbook
+    /// has a mutating action and something consents to one (`yes`, a prompt, an approval).
+    /// Only such runs take the per-runbook lock.
+    #[must_use]
+    pub fn may_change(&self, rb: &Runbook) -> bool {
+        rb.actions.iter().any(Action::mutating)
+            && (self.yes || self.interactive || !self.approved.is_empty())
+    }
+}
+
 /// What a run ended with.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -428,14 +439,26 @@ impl<'a> Executor<'a> {
             },
         };
         self.run_id = self.ledger.begin_run(&info)?;
-        let deadline = Instant::now() + self.opts.lock_wait;
-        while !self.ledger.lock(&self.rb.name, &self.run_id)? {
-            if Instant::now() >= deadline {
-                self.ledger
-                    .finish_run(&self.run_id, Outcome::Fault, crate::exit::FAULT)?;
-                return Err(ExecError::Locked(self.rb.name.clone()));
+        // The per-runbook lock keeps two runs from changing the host at once. A run that
+        // cannot change anything (a dry run, a runbook with no mutating action, or no consent:
+        // no `--yes`, no prompt, nothing approved) takes none, so diagnoses run side by side.
+        let locked = self.host.mode() == HostMode::Real
+            && match body {
+                Body::Revert(_) => true,
+                Body::Diagnose => self.opts.may_change(self.rb),
+            };
+        if locked {
+            let deadline = Instant::now() + self.opts.lock_wait;
+            let mut pause = Duration::from_millis(5);
+            while !self.ledger.lock(&self.rb.name, &self.run_id)? {
+                if Instant::now() >= deadline {
+                    self.ledger
+                        .finish_run(&self.run_id, Outcome::Fault, crate::exit::FAULT)?;
+                    return Err(ExecError::Locked(self.rb.name.clone()));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.emit(&RunEvent::RunStarted {
             run_id: self.run_id.clone(),
@@ -445,7 +468,11 @@ impl<'a> Executor<'a> {
             Body::Diagnose => self.run_locked().await,
             Body::Revert(actions) => self.revert_locked(actions).await,
         };
-        let unlock = self.ledger.unlock(&self.rb.name, &self.run_id);
+        let unlock = if locked {
+            self.ledger.unlock(&self.rb.name, &self.run_id)
+        } else {
+            Ok(())
+        };
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {

@@ -117,6 +117,8 @@ pub struct Job {
     approved: HashSet<String>,
     /// The approval this run performs.
     approval: Option<i64>,
+    /// When it was queued (`runbook_run_queue_wait_seconds`).
+    queued_at: Instant,
 }
 
 /// What the workers and handlers share.
@@ -124,6 +126,8 @@ pub struct App {
     catalog: Catalog,
     config: Config,
     deliveries: Mutex<Connection>,
+    /// To the recorder thread, which commits deliveries in groups ([`recorder`]).
+    recorder: std::sync::mpsc::Sender<Record>,
     queue: tokio::sync::mpsc::Sender<Job>,
     keys: Mutex<Keys>,
     metrics: Metrics,
@@ -132,11 +136,14 @@ pub struct App {
     store: AuditStore,
 }
 
-/// (runbook, fingerprint) keys queued or running, and when each last finished.
+/// (runbook, fingerprint) keys queued or running, and when each last finished; the runbooks
+/// with a run in progress that may change the host, and their jobs waiting for it.
 #[derive(Default)]
 struct Keys {
     busy: HashSet<(String, String)>,
     finished: HashMap<(String, String), Instant>,
+    changing: HashSet<String>,
+    deferred: HashMap<String, std::collections::VecDeque<Job>>,
 }
 
 /// Counters for `/metrics`.
@@ -145,6 +152,7 @@ pub struct Metrics {
     deliveries: Mutex<BTreeMap<(String, u16), u64>>,
     runs: Mutex<BTreeMap<(String, String), u64>>,
     durations: Mutex<Histogram>,
+    waits: Mutex<Histogram>,
     queued: AtomicU64,
     coalesced: AtomicU64,
     escalations: AtomicU64,
@@ -157,7 +165,32 @@ struct Histogram {
     count: u64,
 }
 
-const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        use std::fmt::Write as _;
+        header(out, name, "histogram", help);
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", self.buckets[i]);
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
+
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -174,14 +207,7 @@ impl Metrics {
         *lock(&self.runs)
             .entry((runbook.to_owned(), outcome.to_owned()))
             .or_default() += 1;
-        let mut h = lock(&self.durations);
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                h.buckets[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
+        lock(&self.durations).observe(secs);
     }
 
     /// Prometheus text exposition.
@@ -212,27 +238,16 @@ impl Metrics {
                 "runbook_runs_total{{runbook=\"{r}\",outcome=\"{o}\"}} {n}"
             );
         }
-        let h = lock(&self.durations);
-        header(
+        lock(&self.durations).render(
             &mut out,
             "runbook_run_duration_seconds",
-            "histogram",
             "Wall time of runs started by alerts.",
         );
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "runbook_run_duration_seconds_bucket{{le=\"{le}\"}} {}",
-                h.buckets[i]
-            );
-        }
-        let _ = writeln!(
-            out,
-            "runbook_run_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            h.count
+        lock(&self.waits).render(
+            &mut out,
+            "runbook_run_queue_wait_seconds",
+            "Time from a job queued (its alert received) to its run started by a worker.",
         );
-        let _ = writeln!(out, "runbook_run_duration_seconds_sum {}", h.sum);
-        let _ = writeln!(out, "runbook_run_duration_seconds_count {}", h.count);
         scalar(
             &mut out,
             "runbook_queue_depth",
@@ -291,14 +306,23 @@ pub fn app(
 ) -> Result<(Arc<App>, tokio::sync::mpsc::Receiver<Job>), String> {
     // The store migrates the schema; the server's own connection then records deliveries.
     let store = AuditStore::open(&config.db).map_err(|e| e.to_string())?;
-    let conn = Connection::open(&config.db).map_err(|e| e.to_string())?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| e.to_string())?;
+    let mut conn = Connection::open(&config.db).map_err(|e| e.to_string())?;
+    crate::audit::wait_when_busy(&mut conn, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     // A delivery's row is committed (atomic, and safe from a crash of this process) before it
     // is answered; with NORMAL the WAL reaches the disk at the next checkpoint or FULL commit
     // (an intent row, a run's end), not once per delivery: a power cut can lose the last
     // acknowledged deliveries, never corrupt the file.
     conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| e.to_string())?;
+    let mut writer = Connection::open(&config.db).map_err(|e| e.to_string())?;
+    crate::audit::wait_when_busy(&mut writer, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    writer
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| e.to_string())?;
+    let (records, incoming) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("runbook-recorder".into())
+        .spawn(move || recorder(writer, &incoming))
         .map_err(|e| e.to_string())?;
     let (tx, rx) = tokio::sync::mpsc::channel(config.queue.max(1));
     Ok((
@@ -306,6 +330,7 @@ pub fn app(
             catalog,
             config,
             deliveries: Mutex::new(conn),
+            recorder: records,
             queue: tx,
             keys: Mutex::new(Keys::default()),
             metrics: Metrics::default(),
@@ -356,15 +381,15 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn alertmanager(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    deliver(&app, Source::Alertmanager, &headers, &body)
+    deliver(&app, Source::Alertmanager, &headers, &body).await
 }
 
 async fn grafana(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    deliver(&app, Source::Grafana, &headers, &body)
+    deliver(&app, Source::Grafana, &headers, &body).await
 }
 
 async fn generic(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    deliver(&app, Source::Generic, &headers, &body)
+    deliver(&app, Source::Generic, &headers, &body).await
 }
 
 fn reply(app: &App, endpoint: &str, code: StatusCode, body: Value) -> Response {
@@ -376,7 +401,7 @@ fn reply(app: &App, endpoint: &str, code: StatusCode, body: Value) -> Response {
     clippy::too_many_lines,
     reason = "the delivery pipeline, step by step, as the module doc lists it"
 )]
-fn deliver(app: &App, source: Source, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn deliver(app: &Arc<App>, source: Source, headers: &HeaderMap, body: &[u8]) -> Response {
     let endpoint = match source {
         Source::Alertmanager => "alertmanager",
         Source::Grafana => "grafana",
@@ -442,7 +467,7 @@ fn deliver(app: &App, source: Source, headers: &HeaderMap, body: &[u8]) -> Respo
         Some(p)
     };
     let runbooks: Vec<&str> = jobs.iter().map(|j| j.runbook.as_str()).collect();
-    let recorded = record(app, endpoint, &delivery, &runbooks, body);
+    let recorded = record(app, endpoint, &delivery, &runbooks, body).await;
     let id = match recorded {
         Ok(Some(id)) => id,
         Ok(None) => {
@@ -475,7 +500,16 @@ fn deliver(app: &App, source: Source, headers: &HeaderMap, body: &[u8]) -> Respo
     app.metrics
         .coalesced
         .fetch_add(coalesced as u64, Ordering::Relaxed);
-    let resolved = resolve_incidents(app, &delivery);
+    // Closing incidents writes to the audit store: off the runtime's threads.
+    let resolved = if delivery.resolved().next().is_some() {
+        let app = Arc::clone(app);
+        let d = delivery.clone();
+        tokio::task::spawn_blocking(move || resolve_incidents(&app, &d))
+            .await
+            .unwrap_or(0)
+    } else {
+        0
+    };
     let code = if started == 0 && resolved == 0 && unrouted > 0 {
         StatusCode::ACCEPTED
     } else {
@@ -527,6 +561,7 @@ fn route(app: &App, d: &Delivery) -> (Vec<Job>, usize, usize) {
                 "fingerprint": alert.fingerprint,
             });
             jobs.push(Job {
+                queued_at: Instant::now(),
                 runbook: rb.name.clone(),
                 key: alert.fingerprint.clone(),
                 params: params_from(rb, &alert_ctx, &d.params),
@@ -599,53 +634,121 @@ fn params_from(
     out
 }
 
-/// Record a delivery unless its dedup key was seen: `Ok(None)` for a duplicate.
-fn record(
+/// A delivery to record, and where to answer: its row id, `None` for a duplicate.
+struct Record {
+    endpoint: &'static str,
+    generic: bool,
+    group_key: String,
+    dedup_key: String,
+    runbooks: Option<String>,
+    payload: String,
+    received_at: String,
+    reply: tokio::sync::oneshot::Sender<Result<Option<i64>, String>>,
+}
+
+/// Record a delivery unless its dedup key was seen: `Ok(None)` for a duplicate. The row is
+/// committed by the recorder thread before this returns.
+async fn record(
     app: &App,
-    endpoint: &str,
+    endpoint: &'static str,
     d: &Delivery,
     runbooks: &[&str],
     body: &[u8],
-) -> Result<Option<i64>, rusqlite::Error> {
-    let mut conn = lock(&app.deliveries);
+) -> Result<Option<i64>, String> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let rec = Record {
+        endpoint,
+        generic: d.source == Source::Generic,
+        group_key: d.group_key.clone(),
+        dedup_key: d.dedup_key.clone(),
+        runbooks: (!runbooks.is_empty()).then(|| runbooks.join(",")),
+        // The body as received (it parsed, so it is JSON text); not parsed a second time.
+        payload: String::from_utf8_lossy(body).into_owned(),
+        received_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        reply,
+    };
+    app.recorder
+        .send(rec)
+        .map_err(|_| "the recorder has stopped".to_owned())?;
+    answer
+        .await
+        .map_err(|_| "the recorder has stopped".to_owned())?
+}
+
+/// The recorder thread: takes the deliveries waiting (up to 512) and commits them in one
+/// `IMMEDIATE` transaction — each checked against its dedup key, earlier ones of the same
+/// group included — then answers each. One commit for many deliveries: the handlers never
+/// wait on `SQLite` on the runtime's threads, and the write lock is free more often for the
+/// runs. Ends when the server's sender is dropped.
+fn recorder(mut conn: Connection, incoming: &std::sync::mpsc::Receiver<Record>) {
+    while let Ok(first) = incoming.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 32 {
+            match incoming.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        match record_batch(&mut conn, &batch) {
+            Ok(ids) => {
+                for (r, id) in batch.into_iter().zip(ids) {
+                    let _ = r.reply.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                for r in batch {
+                    let _ = r.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+fn record_batch(
+    conn: &mut Connection,
+    batch: &[Record],
+) -> Result<Vec<Option<i64>>, rusqlite::Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Alertmanager and Grafana retry a failed delivery before sending the group's next one,
-    // so a duplicate is the same as the group's last delivery. A generic delivery is a signed
-    // request: any earlier one with its key is a replay.
-    let seen: bool = if d.source == Source::Generic {
-        tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM alerts WHERE dedup_key = ?1)",
-            [&d.dedup_key],
-            |r| r.get(0),
-        )?
-    } else {
-        tx.query_row(
+    let mut ids = Vec::with_capacity(batch.len());
+    {
+        // Alertmanager and Grafana retry a failed delivery before sending the group's next
+        // one, so a duplicate is the same as the group's last delivery. A generic delivery is
+        // a signed request: any earlier one with its key is a replay.
+        let mut replay =
+            tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM alerts WHERE dedup_key = ?1)")?;
+        let mut repeat = tx.prepare_cached(
             "SELECT COALESCE((SELECT dedup_key FROM alerts WHERE source = ?1 AND group_key = ?2 \
              ORDER BY id DESC LIMIT 1) = ?3, 0)",
-            params![endpoint, d.group_key, d.dedup_key],
-            |r| r.get(0),
-        )?
-    };
-    if seen {
-        return Ok(None);
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO alerts (received_at, source, group_key, dedup_key, runbook, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for r in batch {
+            let seen: bool = if r.generic {
+                replay.query_row([&r.dedup_key], |row| row.get(0))?
+            } else {
+                repeat.query_row(params![r.endpoint, r.group_key, r.dedup_key], |row| {
+                    row.get(0)
+                })?
+            };
+            if seen {
+                ids.push(None);
+                continue;
+            }
+            insert.execute(params![
+                r.received_at,
+                r.endpoint,
+                r.group_key,
+                r.dedup_key,
+                r.runbooks,
+                r.payload,
+            ])?;
+            ids.push(Some(tx.last_insert_rowid()));
+        }
     }
-    // The body as received (it parsed, so it is JSON text); not parsed a second time.
-    let payload = String::from_utf8_lossy(body);
-    tx.execute(
-        "INSERT INTO alerts (received_at, source, group_key, dedup_key, runbook, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            endpoint,
-            d.group_key,
-            d.dedup_key,
-            (!runbooks.is_empty()).then(|| runbooks.join(",")),
-            payload,
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
     tx.commit()?;
-    Ok(Some(id))
+    Ok(ids)
 }
 
 /// Run jobs until the queue closes: `workers` threads, each with its own runtime.
@@ -675,12 +778,29 @@ fn worker(app: &App, rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>) {
     let Ok(store) = AuditStore::open(&app.config.db) else {
         return;
     };
+    // One host and notifier per worker, for all its runs: their HTTP clients (and pooled
+    // connections) belong to this worker's runtime and are built once.
+    let on = Worker {
+        store,
+        rt,
+        host: RealHost::new(),
+        notifier: HostNotifier::default(),
+    };
+    // A job of a runbook whose run that may change the host is ours, taken over from the
+    // runbook's deferred jobs when that run ended.
+    let mut next_owned: Option<Job> = None;
     loop {
+        if let Some(job) = next_owned.take() {
+            next_owned = work(app, &on, job, true);
+            continue;
+        }
         // Wait a little at a time, so another worker can take the receiver and a shutdown
         // is noticed; after a shutdown, drain what was accepted, then stop.
         let next = {
             let mut rx = lock(rx);
-            rt.block_on(async { tokio::time::timeout(Duration::from_millis(200), rx.recv()).await })
+            on.rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
+            })
         };
         let job = match next {
             Ok(Some(job)) => job,
@@ -694,16 +814,49 @@ fn worker(app: &App, rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>) {
                 continue;
             }
         };
-        app.metrics.queued.fetch_sub(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let outcome = run_job(app, &store, &rt, &job);
-        app.metrics
-            .run(&job.runbook, &outcome, started.elapsed().as_secs_f64());
-        let mut keys = lock(&app.keys);
-        let key = (job.runbook.clone(), job.key.clone());
-        keys.busy.remove(&key);
-        keys.finished.insert(key, Instant::now());
+        next_owned = work(app, &on, job, false);
     }
+}
+
+/// Run `job`, unless it may change the host while another such run of its runbook is in
+/// progress in this server: then it waits in the runbook's deferred jobs, and the worker of
+/// that run takes it next (so diagnoses run side by side, changes one at a time, and no
+/// worker sits waiting for a lock). `owned`: the job was handed over that way. Returns the
+/// deferred job this worker takes over.
+fn work(app: &App, on: &Worker, job: Job, owned: bool) -> Option<Job> {
+    let exclusive = owned || changes_host(app, &job);
+    if exclusive && !owned {
+        let mut keys = lock(&app.keys);
+        if !keys.changing.insert(job.runbook.clone()) {
+            keys.deferred
+                .entry(job.runbook.clone())
+                .or_default()
+                .push_back(job);
+            return None;
+        }
+    }
+    app.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+    lock(&app.metrics.waits).observe(job.queued_at.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let outcome = run_job(app, on, &job);
+    app.metrics
+        .run(&job.runbook, &outcome, started.elapsed().as_secs_f64());
+    let mut keys = lock(&app.keys);
+    let key = (job.runbook.clone(), job.key.clone());
+    keys.busy.remove(&key);
+    keys.finished.insert(key, Instant::now());
+    if !exclusive {
+        return None;
+    }
+    let next = keys
+        .deferred
+        .get_mut(&job.runbook)
+        .and_then(std::collections::VecDeque::pop_front);
+    if next.is_none() {
+        keys.deferred.remove(&job.runbook);
+        keys.changing.remove(&job.runbook);
+    }
+    next
 }
 
 /// At start: deliveries that were recorded with runbooks to run but have no run (the
@@ -738,7 +891,8 @@ pub fn requeue(app: &App) -> usize {
         let (jobs, _, _) = route(app, &delivery);
         if jobs.is_empty() {
             // Every alert of it is covered by a job queued for an earlier delivery.
-            let _ = lock(&app.deliveries).execute(
+            let conn = lock(&app.deliveries);
+            let _ = conn.execute(
                 "UPDATE alerts SET run_id = '' WHERE id = ?1 AND run_id IS NULL",
                 [id],
             );
@@ -770,33 +924,55 @@ pub fn stop(app: &App) {
     app.stopping.store(true, Ordering::SeqCst);
 }
 
-fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Job) -> String {
+/// How a job runs: unattended; mutating actions allowed where `auto_remediation` allows for
+/// the runbook's severity, or approved beforehand.
+fn job_options(app: &App, rb: &Runbook, job: &Job) -> Options {
+    let policy = app.catalog.policy.as_ref();
+    Options {
+        yes: auto_remediation(app, rb),
+        interactive: false,
+        trigger: job.trigger.into(),
+        alert: job.alert.clone(),
+        channels: crate::actions::NotifyTarget::from_policy(policy),
+        ladder: policy.map(|p| p.ladder_levels(rb)).unwrap_or_default(),
+        // Jobs of one runbook that may change the host are run one after another by the
+        // workers (`Keys::changing`); this only waits for a run of another process.
+        lock_wait: Duration::from_secs(60),
+        approved: job.approved.clone(),
+        ..Options::default()
+    }
+}
+
+/// Whether `job` may change the host (and so runs alone among its runbook's jobs).
+fn changes_host(app: &App, job: &Job) -> bool {
+    app.catalog
+        .runbooks
+        .iter()
+        .find(|r| r.name == job.runbook)
+        .is_some_and(|rb| job_options(app, rb, job).may_change(rb))
+}
+
+/// What a worker thread runs its jobs with.
+struct Worker {
+    store: AuditStore,
+    rt: tokio::runtime::Runtime,
+    host: RealHost,
+    notifier: HostNotifier,
+}
+
+fn run_job(app: &App, on: &Worker, job: &Job) -> String {
+    let (store, rt) = (&on.store, &on.rt);
     let Some(rb) = app.catalog.runbooks.iter().find(|r| r.name == job.runbook) else {
         return "fault".into();
     };
     let policy = app.catalog.policy.as_ref();
-    let yes = policy
-        .and_then(|p| p.auto_remediation.get(&rb.severity))
-        .copied()
-        .unwrap_or(false);
     store.add_secrets(rb.params.iter().filter(|p| p.secret).filter_map(|p| {
         job.params
             .get(&p.name)
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
     }));
-    let ladder = policy.map(|p| p.ladder_levels(rb)).unwrap_or_default();
-    let host = RealHost::new();
-    let opts = Options {
-        yes,
-        interactive: false,
-        trigger: job.trigger.into(),
-        alert: job.alert.clone(),
-        channels: crate::actions::NotifyTarget::from_policy(policy),
-        ladder,
-        approved: job.approved.clone(),
-        ..Options::default()
-    };
-    let mut exec = Executor::new(rb, &host, store, job.params.clone(), opts);
+    let opts = job_options(app, rb, job);
+    let mut exec = Executor::new(rb, &on.host, store, job.params.clone(), opts);
     let Ok(result) = rt.block_on(exec.run()) else {
         return "fault".into();
     };
@@ -808,7 +984,6 @@ fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Jo
     // The incident of this runbook and alert: opened, updated or resolved; its first level
     // fires now, the next ones from the escalation timer.
     if let (Some(policy), Some(spec)) = (policy, policy.and_then(|p| Spec::new(p, rb))) {
-        let notifier = HostNotifier::default();
         let _ = rt.block_on(escalation::after_run(
             store,
             policy,
@@ -816,12 +991,13 @@ fn run_job(app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime, job: &Jo
             &job.key,
             &result,
             chrono::Utc::now(),
-            &notifier,
+            &on.notifier,
         ));
     }
     if job.delivery > 0 {
         // The delivery has had its run: a restart will not start it again.
-        let _ = lock(&app.deliveries).execute(
+        let conn = lock(&app.deliveries);
+        let _ = conn.execute(
             "UPDATE alerts SET run_id = ?1 WHERE id = ?2 AND run_id IS NULL",
             params![result.run_id, job.delivery],
         );
@@ -1015,6 +1191,7 @@ fn rerun_job(
         // A run of the CLI: its incident's key is the runbook's name.
         .unwrap_or_else(|| (rb.name.clone(), None));
     Ok(Job {
+        queued_at: Instant::now(),
         runbook: rb.name.clone(),
         key,
         params: crate::revert::params_for(rb, &run.params),
@@ -1223,6 +1400,7 @@ impl Background {
                 continue;
             };
             let job = Job {
+                queued_at: Instant::now(),
                 runbook: rb.name.clone(),
                 key: "schedule".into(),
                 params: params_from(rb, &Value::Null, &BTreeMap::new()),
