@@ -203,6 +203,15 @@ fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
         err["error"].as_str().unwrap().contains("Alertmanager"),
         "{err}"
     );
+    // The right token and body, declared as something else: 415.
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/hooks/alertmanager", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .bearer_auth(&s.token)
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
     assert_eq!(s.deliveries(), 0);
 
     // Accepted: one run, with the alert's label as the param.
@@ -254,6 +263,7 @@ fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
     for line in [
         "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"401\"} 2",
         "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"400\"} 1",
+        "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"415\"} 1",
         "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"200\"} 3",
         "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"202\"} 1",
         "runbook_runs_total{runbook=\"sse-down\",outcome=\"problem_remains\"} 1",

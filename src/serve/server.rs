@@ -3,7 +3,8 @@
 //! A delivery goes through, in this order, and stops at the first refusal:
 //! 1. the body cap (413, before anything reads it);
 //! 2. authentication (401, nothing recorded);
-//! 3. parsing (400 with the parser's message);
+//! 3. the media type (415 unless `application/json`), then parsing (400 with the parser's
+//!    message);
 //! 4. routing: each firing alert → the runbooks whose `triggers.alerts` name its `alertname`
 //!    and whose `triggers.match` labels it carries; one job per (runbook, fingerprint), and
 //!    none for a key already queued, running or in its cooldown (an alert storm over a few
@@ -433,6 +434,14 @@ async fn deliver(app: &Arc<App>, source: Source, headers: &HeaderMap, body: &[u8
             );
         }
     };
+    if !is_json(headers) {
+        return reply(
+            app,
+            endpoint,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({ "error": "Content-Type must be application/json" }),
+        );
+    }
     let limits = &app.config.limits;
     let parsed = match source {
         Source::Alertmanager => parse_alertmanager(body, limits),
@@ -527,6 +536,18 @@ async fn deliver(app: &Arc<App>, source: Source, headers: &HeaderMap, body: &[u8
             "resolved": resolved,
         }),
     )
+}
+
+/// Whether the body is declared JSON: `application/json` or a `+json` type, any parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
 }
 
 /// The jobs a delivery starts; how many firing alerts matched no runbook; how many were
