@@ -137,7 +137,7 @@ fn migrations_set_user_version_on_an_empty_file() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 7);
+    assert_eq!(v, 8);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -556,4 +556,45 @@ fn sigkill_during_writes_leaves_a_consistent_verifiable_file() {
         )
         .unwrap();
     assert!(interrupted > 0, "no kill landed inside a run");
+}
+
+#[test]
+fn approvals_are_chained_and_those_of_an_older_file_are_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    let run = store.begin_run(&info("svc")).unwrap();
+    let now = chrono::Utc::now();
+    let a = store
+        .add_approval(&run, "restart", "alice", Duration::from_secs(600), now)
+        .unwrap();
+    assert_eq!(
+        store.use_approval(a.id, now).unwrap(),
+        runbook::audit::ApprovalUse::Taken
+    );
+    store.approval_rerun(a.id, &run).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+
+    // Who approved is evidence: changing it behind the store's back is found.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("UPDATE approvals SET approved_by = 'mallory'", [])
+        .unwrap();
+    let report = store.verify().unwrap();
+    assert!(!report.is_ok(), "{report:?}");
+    assert!(format!("{report:?}").contains("approvals"), "{report:?}");
+    conn.execute("UPDATE approvals SET approved_by = 'alice'", [])
+        .unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+
+    // A file from before version 8: an approval row with no chain entry, adopted on open.
+    conn.execute_batch(
+        "DELETE FROM audit_chain WHERE tbl = 'approvals';
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = AuditStore::open(&path).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
 }

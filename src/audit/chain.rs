@@ -20,6 +20,7 @@ pub const CHAINED: &[&str] = &[
     "pending_reverts",
     "incidents",
     "escalations",
+    "approvals",
 ];
 
 /// The first altered row `verify` found.

@@ -257,7 +257,15 @@ const MIGRATIONS: &[&str] = &[
     UPDATE alerts SET run_id = '' WHERE run_id IS NULL;
     CREATE INDEX alerts_pending ON alerts (id) WHERE runbook IS NOT NULL AND run_id IS NULL;
     ",
+    // 8: approvals join the hash chain (who approved which action is evidence); the rows
+    // already there are chained as they are (`adopt`) by `migrate` right after this version.
+    r"
+    SELECT 1;
+    ",
 ];
+
+/// The version from which `approvals` is chained.
+const CHAIN_APPROVALS: i64 = 8;
 
 /// The schema version this build writes.
 #[must_use]
@@ -305,11 +313,17 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
         .skip(usize::try_from(current).unwrap_or(0))
     {
         tx.execute_batch(sql)?;
-        tx.pragma_update(
-            None,
-            "user_version",
-            i64::try_from(i + 1).unwrap_or(i64::MAX),
-        )?;
+        let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        if version == CHAIN_APPROVALS {
+            let ids: Vec<i64> = tx
+                .prepare("SELECT id FROM approvals ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for id in ids {
+                super::chain::append(&tx, "approvals", &id.to_string(), "adopt")?;
+            }
+        }
+        tx.pragma_update(None, "user_version", version)?;
     }
     tx.commit()?;
     Ok(latest())

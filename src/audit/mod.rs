@@ -10,8 +10,8 @@
 //!   (and every row before it) is on disk before the action it announces starts. A check's
 //!   row written with NORMAL is atomic and reaches the disk with the next FULL commit.
 //! - `migrations`: the schema, as ordered migrations counted by `PRAGMA user_version`.
-//! - `chain`: the hash chain over `runs`, `steps`, `pending_reverts`, `incidents` and
-//!   `escalations`, and its verification.
+//! - `chain`: the hash chain over `runs`, `steps`, `pending_reverts`, `incidents`,
+//!   `escalations` and `approvals`, and its verification.
 //! - `redact`: [`redact()`], applied to everything before it is written (the executor redacts
 //!   too; this is defence in depth).
 //!
@@ -19,9 +19,9 @@
 //!
 //! The chain is a separate table, `audit_chain(seq, tbl, row_id, op, prev_hash, hash)`, one
 //! global sequence over the chained tables. Each write to a `runs`, `steps`, `pending_reverts`,
-//! `incidents` or `escalations` row (the last two written by [`crate::escalation`]; insert, or
-//! an update such as finishing a run or completing an intent) appends one entry in the same
-//! transaction:
+//! `incidents`, `escalations` (these two written by [`crate::escalation`]) or `approvals` row
+//! (insert, or an update such as finishing a run or completing an intent; `adopt` for the
+//! approvals a file had before version 8) appends one entry in the same transaction:
 //!
 //! ```text
 //! hash = hex(sha256(prev_hash_hex || canonical_json({"table", "id", "op", "row": {every column}})))

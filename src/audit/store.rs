@@ -1269,6 +1269,7 @@ impl AuditStore {
                 params![run_id, action_id, by, rfc3339(now), rfc3339(expires)],
             )?;
             let id = tx.last_insert_rowid();
+            chain::append(&tx, "approvals", &id.to_string(), "insert")?;
             let a = tx.query_row(
                 &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
                 [id],
@@ -1304,6 +1305,9 @@ impl AuditStore {
         } else {
             ApprovalUse::Gone
         };
+        if out != ApprovalUse::Gone {
+            chain::append(&tx, "approvals", &id.to_string(), "update")?;
+        }
         tx.commit()?;
         Ok(out)
     }
@@ -1328,10 +1332,16 @@ impl AuditStore {
     /// # Errors
     /// When `SQLite` fails.
     pub fn approval_rerun(&self, id: i64, rerun_id: &str) -> Result<(), AuditError> {
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if tx.execute(
             "UPDATE approvals SET rerun_id = ?2 WHERE id = ?1",
             params![id, rerun_id],
-        )?;
+        )? > 0
+        {
+            chain::append(&tx, "approvals", &id.to_string(), "update")?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
