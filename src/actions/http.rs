@@ -95,11 +95,9 @@ pub async fn execute(
 
 async fn send(req: &HttpRequest, cx: &ActionContext<'_>) -> ActionOutcome {
     let label = format!("`{} {}`", method_name(req.method), req.url);
-    let client = reqwest::Url::parse(&req.url).map_or_else(
-        |_| cx.host.http(req.insecure),
-        |u| cx.host.http_for(&u, req.insecure),
-    );
-    let mut builder = client
+    let mut builder = cx
+        .host
+        .http_for_text(&req.url, req.insecure)
         .request(req.method.as_reqwest(), &req.url)
         .timeout(cx.timeout);
     for (name, value) in &req.headers {

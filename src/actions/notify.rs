@@ -59,11 +59,9 @@ pub async fn execute(
     };
     // Not a mutation of this host: no `permit_mutation`, so a dry run still notifies.
     // A webhook URL is a credential (Slack's are): it never appears in the outcome.
-    // An `http://` URL gets the client without the system's roots (reading them costs
-    // milliseconds, once per run in a server).
-    let client = reqwest::Url::parse(url)
-        .map_or_else(|_| cx.host.http(false), |u| cx.host.http_for(&u, false));
-    let send = client
+    let send = cx
+        .host
+        .http_for_text(url, false)
         .post(url.as_str())
         .timeout(cx.timeout)
         .json(&payload)

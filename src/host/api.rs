@@ -102,6 +102,13 @@ pub trait Host: Send + Sync {
         self.http(insecure)
     }
 
+    /// [`Host::http_for`] for a URL as written in a runbook or policy; one that does not
+    /// parse gets the general client (the request then reports the URL's error).
+    fn http_for_text(&self, url: &str, insecure: bool) -> reqwest::Client {
+        reqwest::Url::parse(url)
+            .map_or_else(|_| self.http(insecure), |u| self.http_for(&u, insecure))
+    }
+
     /// Refuse (dry run) or allow a mutation described by `what`.
     ///
     /// # Errors

@@ -213,32 +213,21 @@ impl Metrics {
 
     /// Prometheus text exposition.
     fn render(&self, open_incidents: Option<u64>) -> String {
-        use std::fmt::Write as _;
         let mut out = String::new();
-        header(
+        counters(
             &mut out,
             "runbook_deliveries_total",
-            "counter",
             "Webhook deliveries by endpoint and status code.",
+            ("endpoint", "code"),
+            &lock(&self.deliveries),
         );
-        for ((e, c), n) in lock(&self.deliveries).iter() {
-            let _ = writeln!(
-                out,
-                "runbook_deliveries_total{{endpoint=\"{e}\",code=\"{c}\"}} {n}"
-            );
-        }
-        header(
+        counters(
             &mut out,
             "runbook_runs_total",
-            "counter",
             "Runs started by alerts, by runbook and outcome.",
+            ("runbook", "outcome"),
+            &lock(&self.runs),
         );
-        for ((r, o), n) in lock(&self.runs).iter() {
-            let _ = writeln!(
-                out,
-                "runbook_runs_total{{runbook=\"{r}\",outcome=\"{o}\"}} {n}"
-            );
-        }
         lock(&self.durations).render(
             &mut out,
             "runbook_run_duration_seconds",
@@ -284,6 +273,21 @@ impl Metrics {
 }
 
 /// `# HELP` and `# TYPE` lines of a metric.
+/// A counter family with two labels, one sample per key.
+fn counters<A: std::fmt::Display, B: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    (la, lb): (&str, &str),
+    values: &BTreeMap<(A, B), u64>,
+) {
+    use std::fmt::Write as _;
+    header(out, name, "counter", help);
+    for ((a, b), n) in values {
+        let _ = writeln!(out, "{name}{{{la}=\"{a}\",{lb}=\"{b}\"}} {n}");
+    }
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     use std::fmt::Write as _;
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -845,7 +849,12 @@ fn worker(app: &App, rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>) {
 /// worker sits waiting for a lock). `owned`: the job was handed over that way. Returns the
 /// deferred job this worker takes over.
 fn work(app: &App, on: &Worker, job: Job, owned: bool) -> Option<Job> {
-    let exclusive = owned || changes_host(app, &job);
+    let rb = app.catalog.runbooks.iter().find(|r| r.name == job.runbook);
+    let opts = rb.map(|rb| job_options(app, rb, &job));
+    let exclusive = owned
+        || rb
+            .zip(opts.as_ref())
+            .is_some_and(|(rb, o)| o.may_change(rb));
     if exclusive && !owned {
         let mut keys = lock(&app.keys);
         if !keys.changing.insert(job.runbook.clone()) {
@@ -859,7 +868,10 @@ fn work(app: &App, on: &Worker, job: Job, owned: bool) -> Option<Job> {
     app.metrics.queued.fetch_sub(1, Ordering::Relaxed);
     lock(&app.metrics.waits).observe(job.queued_at.elapsed().as_secs_f64());
     let started = Instant::now();
-    let outcome = run_job(app, on, &job);
+    let outcome = match rb.zip(opts) {
+        Some((rb, opts)) => run_job(app, on, &job, rb, opts),
+        None => "fault".into(),
+    };
     app.metrics
         .run(&job.runbook, &outcome, started.elapsed().as_secs_f64());
     let mut keys = lock(&app.keys);
@@ -964,15 +976,6 @@ fn job_options(app: &App, rb: &Runbook, job: &Job) -> Options {
     }
 }
 
-/// Whether `job` may change the host (and so runs alone among its runbook's jobs).
-fn changes_host(app: &App, job: &Job) -> bool {
-    app.catalog
-        .runbooks
-        .iter()
-        .find(|r| r.name == job.runbook)
-        .is_some_and(|rb| job_options(app, rb, job).may_change(rb))
-}
-
 /// What a worker thread runs its jobs with.
 struct Worker {
     store: AuditStore,
@@ -981,18 +984,14 @@ struct Worker {
     notifier: HostNotifier,
 }
 
-fn run_job(app: &App, on: &Worker, job: &Job) -> String {
+fn run_job(app: &App, on: &Worker, job: &Job, rb: &Runbook, opts: Options) -> String {
     let (store, rt) = (&on.store, &on.rt);
-    let Some(rb) = app.catalog.runbooks.iter().find(|r| r.name == job.runbook) else {
-        return "fault".into();
-    };
     let policy = app.catalog.policy.as_ref();
     store.add_secrets(rb.params.iter().filter(|p| p.secret).filter_map(|p| {
         job.params
             .get(&p.name)
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
     }));
-    let opts = job_options(app, rb, job);
     let mut exec = Executor::new(rb, &on.host, store, job.params.clone(), opts);
     let Ok(result) = rt.block_on(exec.run()) else {
         return "fault".into();
