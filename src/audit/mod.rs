@@ -6,9 +6,12 @@
 //! - `store`: [`AuditStore`], the connection, the [`crate::exec::Ledger`] implementation and
 //!   the read side (`history`, `show`, `export`). Every write is one `IMMEDIATE` transaction
 //!   on a WAL database with `synchronous=NORMAL`; an intent row, an action's result, a
-//!   pending revert and the end of a run commit with `synchronous=FULL`, so an intent row
-//!   (and every row before it) is on disk before the action it announces starts. A check's
-//!   row written with NORMAL is atomic and reaches the disk with the next FULL commit.
+//!   pending revert and the end of a run are *durable*: the call returns once an `fdatasync`
+//!   of the WAL begun after the commit has returned, so an intent row (and every row before
+//!   it) is on disk before the action it announces starts. A check's row is atomic and
+//!   reaches the disk with the next durable commit.
+//! - `sync`: the group commit behind durable commits (syncs outside the write lock, shared
+//!   by the commits of the moment).
 //! - `migrations`: the schema, as ordered migrations counted by `PRAGMA user_version`.
 //! - `chain`: the hash chain over `runs`, `steps`, `pending_reverts`, `incidents`,
 //!   `escalations` and `approvals`, and its verification.
@@ -41,6 +44,7 @@ mod chain;
 mod migrations;
 mod redact;
 mod store;
+mod sync;
 
 pub use chain::{Altered, VerifyReport};
 pub use redact::{redact, redact_str};

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::chain::{self, VerifyReport};
 use crate::audit::migrations::{self, MigrateError};
 use crate::audit::redact::{redact, redact_str};
+use crate::audit::sync::Syncer;
 use crate::exec::events::{
     Ledger, LedgerError, NewRevert, Outcome, RevertRow, RevertState, RunInfo, StepRecord,
 };
@@ -47,6 +48,14 @@ pub enum AuditError {
     /// Writing an export failed.
     #[error("writing the export: {0}")]
     Io(#[from] std::io::Error),
+    /// A durable commit could not be synced to disk: it may not survive a power cut.
+    #[error("cannot sync the audit database `{}` to disk: {source}", path.display())]
+    Sync {
+        /// The database path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A run id prefix matched more than one run.
     #[error("run id `{prefix}` is ambiguous: {count} runs start with it")]
     AmbiguousRun {
@@ -134,6 +143,8 @@ pub struct AuditStore {
     conn: Mutex<Connection>,
     path: PathBuf,
     secrets: Mutex<Vec<String>>,
+    /// The file's group committer (shared by the stores of this process).
+    sync: Arc<Syncer>,
 }
 
 /// When another connection holds the write lock, retry every 50 µs (then every 500 µs after
@@ -156,19 +167,6 @@ pub fn wait_when_busy(conn: &mut Connection, limit: Duration) -> rusqlite::Resul
         std::thread::sleep(Duration::from_micros(if tries < 50 { 50 } else { 500 }));
         true
     }))
-}
-
-/// Run `f` with `synchronous=FULL`: the transaction it commits is synced to disk, and with it
-/// every commit before it in the WAL. Back to NORMAL afterwards, whatever `f` returned.
-fn durably<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&mut Connection) -> Result<T, AuditError>,
-) -> Result<T, AuditError> {
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    let out = f(conn);
-    // A failure here leaves FULL, which is only slower.
-    let _ = conn.pragma_update(None, "synchronous", "NORMAL");
-    out
 }
 
 const RUN_COLUMNS: &str = "id, runbook, runbook_sha256, trigger, params, host, user, mode, pid, \
@@ -204,8 +202,8 @@ impl AuditStore {
         }
         // NORMAL: a commit is atomic and consistent, and reaches the disk at the next fsync of
         // the WAL. Commits that must be durable before the engine goes on (an intent row before
-        // its action, the end of a run) switch to FULL for their transaction (`durable`), which
-        // syncs the WAL and with it every commit before them, in order.
+        // its action, the end of a run) then wait for a sync of the WAL (`durably`, group commit),
+        // which covers them and every commit before them, in order.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| open_err(e.into()))?;
         // The WAL is checkpointed by SQLite's own autocheckpoint (every 1000 pages) during a
@@ -222,6 +220,7 @@ impl AuditStore {
             conn: Mutex::new(conn),
             path: path.to_owned(),
             secrets: Mutex::new(Vec::new()),
+            sync: Syncer::of(path),
         };
         store.mark_interrupted()?;
         Ok(store)
@@ -241,6 +240,23 @@ impl AuditStore {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Run `f`, which commits, then return once its commit is on disk (and with it every
+    /// commit before it in the WAL): the connection is released first, and the sync is shared
+    /// with the other durable commits of the moment ([`Syncer`], group commit).
+    fn durably<T>(
+        &self,
+        mut conn: MutexGuard<'_, Connection>,
+        f: impl FnOnce(&mut Connection) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
+        let out = f(&mut conn)?;
+        drop(conn);
+        self.sync.sync().map_err(|source| AuditError::Sync {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(out)
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -409,7 +425,7 @@ impl AuditStore {
         let mut conn = self.conn();
         if state == "intent" {
             // An intent row is on disk before its action starts.
-            return durably(&mut conn, |c| {
+            return self.durably(conn, |c| {
                 self.insert_step_tx(c, run_id, kind, step_id, state, step, inputs)
             });
         }
@@ -464,9 +480,9 @@ impl AuditStore {
         intent: i64,
         step: &StepRecord,
     ) -> Result<(), AuditError> {
-        let mut conn = self.conn();
+        let conn = self.conn();
         // An action's result is as durable as its intent (design §5).
-        durably(&mut conn, |conn| {
+        self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let changed = tx.execute(
             "UPDATE steps SET kind = ?3, step_id = ?4, state = 'done', status = ?5, inputs = ?6, \
@@ -540,8 +556,8 @@ impl AuditStore {
     }
 
     fn finish(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), AuditError> {
-        let mut conn = self.conn();
-        durably(&mut conn, |conn| {
+        let conn = self.conn();
+        self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let changed = tx.execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3, exit_code = ?4 WHERE id = ?1",
@@ -656,7 +672,7 @@ impl std::ops::Deref for WriteTx<'_> {
 /// stays with them, the connection, its locking and durability stay here.
 impl AuditStore {
     /// Run `f` in one `IMMEDIATE` transaction and commit what it wrote when it returns `Ok`
-    /// (roll back on `Err`). `durable` commits with `synchronous=FULL`.
+    /// (roll back on `Err`). `durable`: returns once the commit is on disk (group commit).
     ///
     /// # Errors
     /// When `SQLite` fails or `f` does.
@@ -675,7 +691,7 @@ impl AuditStore {
             Ok(out)
         };
         if durable {
-            durably(&mut conn, body)
+            self.durably(conn, body)
         } else {
             body(&mut conn)
         }
@@ -700,9 +716,9 @@ impl AuditStore {
 /// Pending reverts (`revert_after`): recorded by the executor, claimed and settled by `tick`.
 impl AuditStore {
     fn insert_revert(&self, r: &NewRevert) -> Result<i64, AuditError> {
-        let mut conn = self.conn();
+        let conn = self.conn();
         // Durable: a lost row would leave a temporary change in place for good.
-        durably(&mut conn, |conn| {
+        self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO pending_reverts (run_id, runbook, runbook_file, runbook_sha256, \
@@ -799,8 +815,8 @@ impl AuditStore {
         run_id: Option<&str>,
         result: &Value,
     ) -> Result<(), AuditError> {
-        let mut conn = self.conn();
-        durably(&mut conn, |conn| {
+        let conn = self.conn();
+        self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let done_at = match state {
                 RevertState::Pending | RevertState::Running => None,
@@ -1230,8 +1246,8 @@ impl AuditStore {
         slot: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, AuditError> {
-        let mut conn = self.conn();
-        durably(&mut conn, |conn| {
+        let conn = self.conn();
+        self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let changed = tx.execute(
                 "INSERT INTO schedule_slots (runbook, slot, claimed_at) VALUES (?1, ?2, ?3) \
@@ -1260,8 +1276,8 @@ impl AuditStore {
             .ok()
             .and_then(|d| now.checked_add_signed(d))
             .unwrap_or(now);
-        let mut conn = self.conn();
-        durably(&mut conn, |conn| {
+        let conn = self.conn();
+        self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO approvals (run_id, action_id, approved_by, approved_at, expires_at, \
