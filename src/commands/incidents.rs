@@ -1,5 +1,6 @@
-//! `runbook incidents`: open and acknowledged incidents with their level, next level and
-//! deadlines. Also the lines `run` and `tick` print about incidents and fired levels.
+//! `runbook incidents`: open and acknowledged incidents with their level, next level,
+//! deadlines and due recheck (`after_action_unresolved`). Also the lines `run` and `tick`
+//! print about incidents and fired levels.
 
 use std::io::Write;
 
@@ -111,8 +112,13 @@ pub fn incident_line(i: &Incident, now: DateTime<Utc>) -> String {
         _ => "top of the ladder".to_owned(),
     };
     let breached = |b: bool| if b { " BREACHED" } else { "" };
+    let recheck = i
+        .recheck_due_at
+        .as_deref()
+        .map(|at| format!("; recheck due {at}"))
+        .unwrap_or_default();
     format!(
-        "#{} {} [{}] {}: {level}; {next}; opened {}; response due {}{}; resolution due {}{}",
+        "#{} {} [{}] {}: {level}; {next}; opened {}; response due {}{}; resolution due {}{}{recheck}",
         i.id,
         i.runbook,
         i.severity,
@@ -174,8 +180,11 @@ pub fn fired_lines(f: &Fired) -> Vec<String> {
         || "; top of the ladder".to_owned(),
         |n| format!("; next due {n}"),
     );
+    let why = f.recheck_run_id.as_deref().map_or_else(String::new, |run| {
+        format!(" (the symptom persists after the remediation: recheck run {run})")
+    });
     let mut lines = vec![format!(
-        "incident #{} `{}` [{}] escalated to {} ({}){skipped}: {}{next}",
+        "incident #{} `{}` [{}] escalated to {} ({}){skipped}{why}: {}{next}",
         f.incident_id,
         f.runbook,
         f.severity,

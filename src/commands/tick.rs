@@ -1,7 +1,12 @@
 //! `runbook tick [--dry-run] [--yes]`: perform what is due, for cron: the pending reverts of
-//! temporary changes (`revert_after`), then the escalation levels of open incidents
-//! ([`crate::escalation::fire_due`]: each level claimed in an `IMMEDIATE` transaction, so it
-//! fires once however many ticks run; a dry run only lists them).
+//! temporary changes (`revert_after`), then the rechecks of incidents whose symptom was to be
+//! gone `after_action_unresolved` after a remediation ([`crate::escalation::recheck_due`]: the
+//! checks re-run read-only; healthy resolves, a persisting problem fires the next level now),
+//! then the escalation levels of open incidents that are due by their time
+//! ([`crate::escalation::fire_due`]). Each revert, recheck and level is claimed in an
+//! `IMMEDIATE` transaction, so it happens once however many ticks run; a dry run only lists
+//! them. Rechecks come before the timed levels so that one tick does not climb twice (a
+//! recheck's level, then the same level's time).
 //!
 //! The reverts are performed by [`crate::revert::Reverter`] (shared with `serve`), as runs with
 //! trigger `tick`, consenting with `--yes` or a terminal approval; one that was not run
@@ -18,7 +23,7 @@ use crate::commands::Ctx;
 use crate::commands::audit::open_existing;
 use crate::commands::common::runtime;
 use crate::commands::common::{TerminalApprover, print_json};
-use crate::escalation::{self, Fired, HostNotifier, Incident};
+use crate::escalation::{self, Fired, HostNotifier, Incident, Recheck};
 use crate::exec::{Approver, Ledger};
 use crate::exit;
 use crate::revert::{RevertItem, Reverter};
@@ -38,7 +43,9 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
     // No database: nothing has run, so nothing is due; a cron job does not create one.
     let store = match open_existing(ctx) {
         Ok(Some(s)) => s,
-        Ok(None) => return report(format, &now_s, dry_run, &[], &Escalations::default()),
+        Ok(None) => {
+            return report(format, &now_s, dry_run, &[], &[], &Escalations::default());
+        }
         Err(code) => return code,
     };
     let due = match store.due_reverts(&now_s) {
@@ -48,24 +55,28 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
             return exit::FAULT;
         }
     };
-    let due_incidents = match escalation::due(&store, now) {
+    let (due_rechecks, due_incidents) = match escalation::due_rechecks(&store, now)
+        .and_then(|r| Ok((r, escalation::due(&store, now)?)))
+    {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::FAULT;
         }
     };
-    if due.is_empty() && due_incidents.is_empty() {
-        return report(format, &now_s, dry_run, &[], &Escalations::default());
+    if due.is_empty() && due_rechecks.is_empty() && due_incidents.is_empty() {
+        return report(format, &now_s, dry_run, &[], &[], &Escalations::default());
     }
     let cat = ctx.catalog();
     if cat.runbooks.is_empty() && cat.files.is_empty() {
         // Most likely the wrong directory (cron's working directory): touch nothing rather
         // than fail every revert for a runbook "gone".
         eprintln!(
-            "error: no runbooks in `{}`; {} revert(s) and {} escalation(s) due, left pending",
+            "error: no runbooks in `{}`; {} revert(s), {} recheck(s) and {} escalation(s) due, \
+             left pending",
             ctx.dir.display(),
             due.len(),
+            due_rechecks.len(),
             due_incidents.len()
         );
         eprintln!("hint: point --runbooks (or $RUNBOOK_DIR) at the directory of runbooks");
@@ -90,8 +101,34 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
         now: &now_s,
     };
     let items: Vec<RevertItem> = due.iter().map(|row| tick.one(row)).collect();
-    let esc = escalate(&tick, &due_incidents, now);
-    report(format, &now_s, dry_run, &items, &esc)
+    let notifier = HostNotifier::default();
+    let rechecks = if due_rechecks.is_empty() {
+        Vec::new()
+    } else {
+        match rt.block_on(escalation::recheck_due(
+            &store, &cat, now, &notifier, dry_run,
+        )) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAULT;
+            }
+        }
+    };
+    // A recheck may have fired a level: what is due by its time is looked up again.
+    let due_incidents = if dry_run || rechecks.is_empty() {
+        due_incidents
+    } else {
+        match escalation::due(&store, now) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAULT;
+            }
+        }
+    };
+    let esc = escalate(&tick, &due_incidents, now, &notifier);
+    report(format, &now_s, dry_run, &items, &rechecks, &esc)
 }
 
 /// The escalation part of a tick.
@@ -111,7 +148,12 @@ struct Escalations {
 
 /// Fire the escalation levels due (in a dry run, list them). A level whose channels
 /// failed is fired all the same (recorded, not retried): the exit code does not change.
-fn escalate(tick: &Reverter<'_>, due: &[Incident], now: DateTime<Utc>) -> Escalations {
+fn escalate(
+    tick: &Reverter<'_>,
+    due: &[Incident],
+    now: DateTime<Utc>,
+    notifier: &HostNotifier,
+) -> Escalations {
     let mut esc = Escalations {
         due: due.len(),
         ..Escalations::default()
@@ -139,10 +181,9 @@ fn escalate(tick: &Reverter<'_>, due: &[Incident], now: DateTime<Utc>) -> Escala
         esc.exit_code = exit::INVALID;
         return esc;
     };
-    let notifier = HostNotifier::default();
     match tick
         .rt
-        .block_on(escalation::fire_due(tick.store, policy, now, &notifier))
+        .block_on(escalation::fire_due(tick.store, policy, now, notifier))
     {
         Ok(fired) => esc.fired = fired,
         Err(e) => {
@@ -153,11 +194,21 @@ fn escalate(tick: &Reverter<'_>, due: &[Incident], now: DateTime<Utc>) -> Escala
     esc
 }
 
-/// Print what was done; the exit code is the worst of the items' and the escalations'.
-fn report(format: Format, now: &str, dry_run: bool, items: &[RevertItem], esc: &Escalations) -> u8 {
+/// Print what was done; the exit code is the worst of the reverts', the rechecks' and the
+/// escalations'. A recheck that escalated or resolved is done (0): the incident carries the
+/// problem, as it does for a level fired by its time.
+fn report(
+    format: Format,
+    now: &str,
+    dry_run: bool,
+    items: &[RevertItem],
+    rechecks: &[Recheck],
+    esc: &Escalations,
+) -> u8 {
     let code = items
         .iter()
         .map(|i| i.exit_code)
+        .chain(rechecks.iter().map(|r| r.exit_code))
         .chain([esc.exit_code])
         .max_by_key(|c| match *c {
             exit::FAULT => 3,
@@ -172,13 +223,14 @@ fn report(format: Format, now: &str, dry_run: bool, items: &[RevertItem], esc: &
             "dry_run": dry_run,
             "due": items.len(),
             "reverts": items,
+            "rechecks": rechecks,
             "escalations": esc,
             "exit_code": code,
         }));
         return code;
     }
     let mut out = std::io::stdout().lock();
-    if items.is_empty() && esc.due == 0 {
+    if items.is_empty() && rechecks.is_empty() && esc.due == 0 {
         let _ = writeln!(out, "nothing due");
         return code;
     }
@@ -213,6 +265,11 @@ fn report(format: Format, now: &str, dry_run: bool, items: &[RevertItem], esc: &
             let _ = writeln!(out, "  run {r}");
         }
     }
+    for r in rechecks {
+        for line in recheck_lines(r) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
     for f in &esc.fired {
         for line in crate::commands::incidents::fired_lines(f) {
             let _ = writeln!(out, "{line}");
@@ -233,4 +290,29 @@ fn report(format: Format, now: &str, dry_run: bool, items: &[RevertItem], esc: &
         eprintln!("error: {e}");
     }
     code
+}
+
+/// Lines about one recheck: what became of it, what the run saw, its run, the level it fired.
+fn recheck_lines(r: &Recheck) -> Vec<String> {
+    let mut lines = vec![format!(
+        "recheck of incident #{} `{}` (due {}): {}{}",
+        r.incident_id,
+        r.runbook,
+        r.due_at,
+        r.result.replace('_', " "),
+        r.reason
+            .as_deref()
+            .map(|why| format!(" — {why}"))
+            .unwrap_or_default()
+    )];
+    if !r.findings.is_empty() {
+        lines.push(format!("  seen: {}", r.findings.join(", ")));
+    }
+    if let Some(run) = &r.run_id {
+        lines.push(format!("  run {run}"));
+    }
+    if let Some(f) = &r.fired {
+        lines.extend(crate::commands::incidents::fired_lines(f));
+    }
+    lines
 }

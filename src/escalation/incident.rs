@@ -39,6 +39,9 @@ pub struct Spec {
     pub levels: Vec<LevelSpec>,
     /// The runbook's `escalation.after_action_unresolved`.
     pub after_action_unresolved: Option<Duration>,
+    /// Ids of the runbook's mutating actions: a run that completed one as a remedy performed
+    /// a remediation, which is what starts the `after_action_unresolved` clock.
+    pub mutating_actions: Vec<String>,
 }
 
 impl Spec {
@@ -69,6 +72,12 @@ impl Spec {
                 })
                 .unwrap_or_default(),
             after_action_unresolved: esc.and_then(|e| e.after_action_unresolved),
+            mutating_actions: rb
+                .actions
+                .iter()
+                .filter(|a| a.mutating())
+                .map(|a| a.id.clone())
+                .collect(),
         })
     }
 }
@@ -145,7 +154,8 @@ pub struct Incident {
     pub resolution_due_at: String,
     /// The runbook's `after_action_unresolved`, in milliseconds.
     pub after_action_unresolved_ms: Option<i64>,
-    /// When the server is to re-run the checks (last run + `after_action_unresolved`).
+    /// When the checks are re-run (`after_action_unresolved` after the last run that performed
+    /// a remediation); cleared when the recheck is taken.
     pub recheck_due_at: Option<String>,
     /// Who acknowledged it.
     pub acked_by: Option<String>,

@@ -6,8 +6,10 @@
 //! - `incident`: [`Incident`] as stored, [`Spec`] (what a runbook and the policy say about
 //!   one: severity, deadlines, ladder), [`LevelSpec`].
 //! - `timers`: the state machine over the audit file — [`open_or_update`], [`resolve`],
-//!   [`due`], [`fire_due`] / [`fire_incident`], [`ack`], [`list`], and [`after_run`], which
-//!   `runbook run` and `serve` call when a run ends.
+//!   [`due`], [`fire_due`] / [`fire_incident`], [`ack`], [`list`], [`due_rechecks`], and
+//!   [`after_run`], which `runbook run` and `serve` call when a run ends.
+//! - `recheck`: [`Recheck`], [`recheck_due`] — `after_action_unresolved` acted on (below);
+//!   `runbook tick` and `serve`'s background thread call it.
 //! - `notifier`: [`Notifier`], how a level reaches its channels; [`HostNotifier`] sends through
 //!   the `notify` action's machinery (stdout, JSON webhook, Slack-compatible webhook).
 //!
@@ -21,8 +23,8 @@
 //!
 //! # Firing exactly once: claim, then send
 //!
-//! Firing a level is three steps. (1) *Claim*, in one `IMMEDIATE` transaction committed with
-//! `synchronous=FULL`: the incident is re-read under the write lock and must still be `open`
+//! Firing a level is three steps. (1) *Claim*, in one durable `IMMEDIATE` transaction (on disk
+//! before anything is sent): the incident is re-read under the write lock and must still be `open`
 //! with `next_due_at <= now`; the level's `escalations` row is inserted (`UNIQUE (incident_id,
 //! level)` is the backstop if two writers ever got that far) and the incident moves to the level
 //! and its next due time. Of two `tick`s, or a tick and a server, only one claims. (2) *Send*
@@ -49,19 +51,53 @@
 //! steps of a run: a level fired by `tick` hours later belongs to no run, and a finished run's
 //! steps should not grow. `runbook audit verify` covers them.
 //!
-//! # `after_action_unresolved`
+//! # `after_action_unresolved`: the recheck
 //!
-//! The runbook's `escalation.after_action_unresolved` is stored with the incident, and
-//! `recheck_due_at` (last run + that duration) is shown by [`list`]. Re-running the checks
-//! then is the server's job (it holds the runbooks and the executor); nothing here runs checks.
+//! "Symptom persists this long after remediation → next level" (design §2). The clock starts
+//! at a *remediation*: a run (CLI or alert) that completed one of the runbook's mutating
+//! actions as a remedy step (`ok`, not held back by dry run, approval or limit; a `notify` is
+//! no remediation). Such a run that leaves the problem sets `recheck_due_at` to its end +
+//! `after_action_unresolved`; a later remediation moves it on, a run that changed nothing
+//! leaves it as it was, and a run that ends well resolves the incident (the recheck goes with
+//! it). A runbook that only diagnoses never rechecks: its ladder's times are the escalation.
+//!
+//! When `recheck_due_at` has passed, [`recheck_due`] (by `runbook tick` and `serve`):
+//!
+//! 1. *claims* it — `recheck_due_at` cleared in one `IMMEDIATE` transaction under which the
+//!    incident must still be open or acknowledged and due — so a recheck runs once however
+//!    many ticks and servers look;
+//! 2. re-runs the runbook's checks as a *read-only diagnosis*: the executor on a dry-run host
+//!    (probes look, no mutating action runs), trigger `recheck`, recorded in the audit like
+//!    any run, with the parameters (secrets from their definitions) and the alert context of
+//!    the incident's last run. No notification channel is given to it: a `notify` remedy is
+//!    recorded in the run, not sent — the level fired is the page;
+//! 3. *ends* it in a second `IMMEDIATE` transaction: checks healthy → the incident is resolved
+//!    by the recheck run (the path of a good run); the problem remains (a cause matched, or a
+//!    check failed or could not look: not proven healthy) → the incident names the recheck
+//!    run and moves to its next level *now*, claimed there as a timed level is (its
+//!    `escalations` row `firing`, `UNIQUE (incident_id, level)` as the backstop), then sent
+//!    and settled like one; the row's result and the message name the recheck run. The level
+//!    after it keeps its time on the ladder.
+//!
+//! A recheck is one look: `recheck_due_at` stays cleared after it, and is set again only by
+//! another remediation (a recheck run never remediates). Special cases: an *acknowledged*
+//! incident still gets its recheck — a healthy one resolves it, a persisting one does not
+//! climb (someone has it; the acknowledgement stopped the ladder) and the recheck run is its
+//! last run; an incident at the top of its ladder has no level left; an incident that climbed
+//! by its time between claim and end is not climbed twice. A recheck that could not run (the
+//! runbook gone, the store failing) is reported `failed` and not retried — the ladder's times
+//! still apply; one whose runbook does not compile, or with no policy.yaml, is left due.
+//! `tick --dry-run` lists due rechecks and runs nothing.
 
 mod incident;
 mod notifier;
+mod recheck;
 mod timers;
 
 pub use incident::{Incident, IncidentStatus, LevelSpec, Spec};
 pub use notifier::{Delivery, HostNotifier, Notifier, target_label};
+pub use recheck::{Recheck, TRIGGER as RECHECK_TRIGGER, recheck_due};
 pub use timers::{
-    AckOutcome, Change, Fired, RunEscalation, Sent, ack, after_run, due, fire_due, fire_incident,
-    list, open_or_update, resolve,
+    AckOutcome, Change, Fired, RunEscalation, Sent, ack, after_run, due, due_rechecks, fire_due,
+    fire_incident, list, open_or_update, resolve,
 };

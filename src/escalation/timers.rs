@@ -86,6 +86,10 @@ pub struct Fired {
     pub sent: Vec<Sent>,
     /// When the next level is due, if one is left.
     pub next_due_at: Option<String>,
+    /// The recheck run that found the symptom persisting after a remediation, when this level
+    /// was fired by it (`after_action_unresolved`) rather than by its time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_run_id: Option<String>,
 }
 
 /// What [`after_run`] did.
@@ -158,6 +162,10 @@ fn millis(d: std::time::Duration) -> u64 {
 /// with `run_id`; `healthy` or `remediated` resolves the open one; a fault changes nothing.
 /// A new incident's first level is not fired here: see [`after_run`] and [`fire_incident`].
 ///
+/// When the runbook has `after_action_unresolved` and the run performed a remediation (one of
+/// `spec.mutating_actions` ended `ok` as a remedy step of `run_id`), the recheck is due that
+/// long from `now`; a run that changed nothing leaves the recheck as it was.
+///
 /// # Errors
 /// When the audit store fails.
 pub fn open_or_update(
@@ -186,14 +194,17 @@ fn open(
     now: DateTime<Utc>,
 ) -> Result<Change, AuditError> {
     let now_s = fmt(now);
-    let recheck = spec
-        .after_action_unresolved
-        .map(|d| fmt(plus(now, millis(d))));
     store.write(true, |tx| {
+        let recheck = match spec.after_action_unresolved {
+            Some(d) if remediated(tx, run_id, &spec.mutating_actions)? => {
+                Some(fmt(plus(now, millis(d))))
+            }
+            _ => None,
+        };
         if let Some(inc) = find_open(tx, &spec.runbook, key)? {
             tx.execute(
-                "UPDATE incidents SET last_run_id = ?2, recheck_due_at = ?3, updated_at = ?4 \
-                 WHERE id = ?1",
+                "UPDATE incidents SET last_run_id = ?2, \
+                 recheck_due_at = COALESCE(?3, recheck_due_at), updated_at = ?4 WHERE id = ?1",
                 params![inc.id, run_id, recheck, now_s],
             )?;
             tx.chain("incidents", &inc.id.to_string(), "update")?;
@@ -227,6 +238,23 @@ fn open(
     })
 }
 
+/// Whether run `run_id` performed a remediation: one of `mutating` (the runbook's mutating
+/// action ids) ran to `ok` as a remedy step. A `notify`, an action held back (dry run,
+/// approval, limit) or one that failed changed nothing.
+fn remediated(conn: &Connection, run_id: &str, mutating: &[String]) -> rusqlite::Result<bool> {
+    if mutating.is_empty() {
+        return Ok(false);
+    }
+    let done: Vec<String> = conn
+        .prepare(
+            "SELECT DISTINCT step_id FROM steps WHERE run_id = ?1 AND kind = 'action' \
+             AND state = 'done' AND status = 'ok'",
+        )?
+        .query_map([run_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(done.iter().any(|id| mutating.contains(id)))
+}
+
 /// Resolve the open (or acknowledged) incident of a runbook and key: its timers stop. `None`
 /// when there is none. `serve` calls this for a `resolved` alert.
 ///
@@ -253,15 +281,25 @@ fn resolve_with(
         let Some(inc) = find_open(tx, runbook, key)? else {
             return Ok(None);
         };
-        tx.execute(
-            "UPDATE incidents SET status = 'resolved', resolved_at = ?2, next_due_at = NULL, \
-             recheck_due_at = NULL, last_run_id = COALESCE(?3, last_run_id), updated_at = ?2 \
-             WHERE id = ?1",
-            params![inc.id, now_s, run_id],
-        )?;
-        tx.chain("incidents", &inc.id.to_string(), "update")?;
-        Ok(Some(load(tx, inc.id)?))
+        close(tx, inc.id, run_id, &now_s).map(Some)
     })
+}
+
+/// Mark incident `id` resolved (its timers stop), naming `run_id` when a run resolved it.
+fn close(
+    tx: &WriteTx<'_>,
+    id: i64,
+    run_id: Option<&str>,
+    now_s: &str,
+) -> rusqlite::Result<Incident> {
+    tx.execute(
+        "UPDATE incidents SET status = 'resolved', resolved_at = ?2, next_due_at = NULL, \
+         recheck_due_at = NULL, last_run_id = COALESCE(?3, last_run_id), updated_at = ?2 \
+         WHERE id = ?1",
+        params![id, now_s, run_id],
+    )?;
+    tx.chain("incidents", &id.to_string(), "update")?;
+    load(tx, id)
 }
 
 /// Acknowledge incident `id` as `who`: it stops climbing and stays listed until resolved.
@@ -345,13 +383,15 @@ pub async fn fire_due(
 }
 
 /// A level claimed for sending.
-struct Claim {
+pub(super) struct Claim {
     incident: Incident,
     escalation_id: i64,
     level: LevelSpec,
     position: u32,
     due_at: String,
     skipped: Vec<String>,
+    /// The recheck run that fired this level, if a recheck did.
+    recheck_run_id: Option<String>,
 }
 
 /// Fire the level of incident `id` due by `now`, if any and if no other process claimed it:
@@ -369,6 +409,17 @@ pub async fn fire_incident(
     let Some(claim) = claim(store, id, now)? else {
         return Ok(None);
     };
+    send(store, policy, claim, now, notifier).await.map(Some)
+}
+
+/// Steps 2 and 3 of firing a claimed level: send to each channel, settle.
+pub(super) async fn send(
+    store: &AuditStore,
+    policy: &Policy,
+    claim: Claim,
+    now: DateTime<Utc>,
+    notifier: &dyn Notifier,
+) -> Result<Fired, AuditError> {
     let message = message(&claim);
     let targets = NotifyTarget::from_policy(Some(policy));
     let mut sent = Vec::new();
@@ -394,7 +445,7 @@ pub async fn fire_incident(
     }
     let fired_at = fmt(now);
     settle(store, &claim, &sent, &fired_at)?;
-    Ok(Some(Fired {
+    Ok(Fired {
         incident_id: claim.incident.id,
         runbook: claim.incident.runbook.clone(),
         severity: claim.incident.severity.clone(),
@@ -407,14 +458,18 @@ pub async fn fire_incident(
         message,
         sent,
         next_due_at: claim.incident.next_due_at,
-    }))
+        recheck_run_id: claim.recheck_run_id,
+    })
 }
 
 fn message(c: &Claim) -> String {
     let i = &c.incident;
+    let why = c.recheck_run_id.as_deref().map_or_else(String::new, |run| {
+        format!("; the symptom persists after the remediation (recheck run {run})")
+    });
     format!(
-        "[{}] `{}` unresolved since {}: incident #{} at {} ({}); response due {}, resolution \
-         due {}; acknowledge with `runbook ack {}`",
+        "[{}] `{}` unresolved since {}: incident #{} at {} ({}){why}; response due {}, \
+         resolution due {}; acknowledge with `runbook ack {}`",
         i.severity,
         i.runbook,
         i.opened_at,
@@ -502,6 +557,7 @@ fn claim(store: &AuditStore, id: i64, now: DateTime<Utc>) -> Result<Option<Claim
             level,
             position,
             skipped,
+            recheck_run_id: None,
         }))
     });
     match claimed {
@@ -535,12 +591,15 @@ fn settle(
                 ],
             )?;
         }
-        let result = json!({
+        let mut result = json!({
             "channels": sent.iter().map(|s| json!({
                 "channel": s.channel, "target": s.target, "status": if s.ok { "ok" } else { "failed" },
                 "detail": s.detail,
             })).collect::<Vec<_>>(),
         });
+        if let Some(run) = &claim.recheck_run_id {
+            result["recheck_run_id"] = json!(run);
+        }
         let changed = tx.execute(
             "UPDATE escalations SET state = 'fired', fired_at = ?2, result = ?3 \
              WHERE id = ?1 AND state = 'firing'",
@@ -577,6 +636,150 @@ pub async fn after_run(
         fired.push(f);
     }
     Ok(RunEscalation { change, fired })
+}
+
+/// Open and acknowledged incidents whose recheck (`after_action_unresolved`) is due by `now`,
+/// soonest first.
+///
+/// # Errors
+/// When the audit store fails.
+pub fn due_rechecks(store: &AuditStore, now: DateTime<Utc>) -> Result<Vec<Incident>, AuditError> {
+    let now_s = fmt(now);
+    store.read(|c| {
+        c.prepare(&format!(
+            "SELECT {COLUMNS} FROM incidents WHERE status IN ('open', 'acked') \
+             AND recheck_due_at IS NOT NULL AND recheck_due_at <= ?1 ORDER BY recheck_due_at, id"
+        ))?
+        .query_map([now_s], incident)?
+        .collect()
+    })
+}
+
+/// Take the recheck of incident `id` due by `now`: under the write lock it must still be open
+/// or acknowledged with `recheck_due_at <= now`, and `recheck_due_at` is cleared in the same
+/// `IMMEDIATE` transaction, so of several processes exactly one gets it. Returns the incident
+/// as it was (with its `recheck_due_at`); `None` when nothing was due or another took it.
+pub(super) fn claim_recheck(
+    store: &AuditStore,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Incident>, AuditError> {
+    let now_s = fmt(now);
+    store.write(true, |tx| {
+        let Some(inc) = find(tx, id)? else {
+            return Ok(None);
+        };
+        if inc.status == IncidentStatus::Resolved
+            || inc.recheck_due_at.as_deref().is_none_or(|d| parse(d) > now)
+        {
+            return Ok(None);
+        }
+        tx.execute(
+            "UPDATE incidents SET recheck_due_at = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id, now_s],
+        )?;
+        tx.chain("incidents", &id.to_string(), "update")?;
+        Ok(Some(inc))
+    })
+}
+
+/// What the end of a recheck did to its incident.
+pub(super) enum RecheckEnd {
+    /// The checks pass again: resolved.
+    Resolved,
+    /// The symptom persists: the next level is claimed, to be sent with [`send`].
+    Climbed(Box<Claim>),
+    /// The symptom persists and no level fires (why).
+    Stays(String),
+    /// Resolved meanwhile (an alert `resolved`, a good run): nothing to do.
+    Closed,
+}
+
+/// Record the end of the recheck run `run_id` of `claimed` (as [`claim_recheck`] returned it):
+/// `healthy` resolves the incident; otherwise it names the run and, when the incident is still
+/// open at the level it had when the recheck was claimed, moves to the next level in the same
+/// `IMMEDIATE` transaction (the `escalations` row `firing`, as a timed level is claimed). An
+/// acknowledged incident does not climb; one at the top of its ladder has nowhere to go; one
+/// that climbed by its time meanwhile is not climbed twice.
+pub(super) fn end_recheck(
+    store: &AuditStore,
+    claimed: &Incident,
+    run_id: &str,
+    healthy: bool,
+    now: DateTime<Utc>,
+) -> Result<RecheckEnd, AuditError> {
+    let now_s = fmt(now);
+    let pid = i64::from(std::process::id());
+    let due_at = claimed
+        .recheck_due_at
+        .clone()
+        .unwrap_or_else(|| now_s.clone());
+    let ended = store.write(true, |tx| {
+        let Some(inc) = find(tx, claimed.id)? else {
+            return Ok(RecheckEnd::Closed);
+        };
+        if inc.status == IncidentStatus::Resolved {
+            return Ok(RecheckEnd::Closed);
+        }
+        if healthy {
+            close(tx, inc.id, Some(run_id), &now_s)?;
+            return Ok(RecheckEnd::Resolved);
+        }
+        let stays = |why: &str| -> rusqlite::Result<RecheckEnd> {
+            tx.execute(
+                "UPDATE incidents SET last_run_id = ?2, updated_at = ?3 WHERE id = ?1",
+                params![inc.id, run_id, now_s],
+            )?;
+            tx.chain("incidents", &inc.id.to_string(), "update")?;
+            Ok(RecheckEnd::Stays(why.to_owned()))
+        };
+        if inc.status == IncidentStatus::Acked {
+            return stays("acknowledged: it climbs no further");
+        }
+        if inc.level != claimed.level {
+            return stays("a level fired by its time meanwhile");
+        }
+        let from = inc.level as usize;
+        let Some(level) = inc.levels.get(from).cloned() else {
+            return stays("top of the ladder");
+        };
+        let position = u32::try_from(from + 1).unwrap_or(u32::MAX);
+        tx.execute(
+            "INSERT INTO escalations (incident_id, level, level_id, level_name, due_at, state, \
+             claimed_at, claimed_pid) VALUES (?1, ?2, ?3, ?4, ?5, 'firing', ?6, ?7)",
+            params![inc.id, position, level.id, level.name, due_at, now_s, pid],
+        )?;
+        let escalation_id = tx.last_insert_rowid();
+        tx.chain("escalations", &escalation_id.to_string(), "insert")?;
+        // The level after it keeps its time on the ladder.
+        let opened = parse(&inc.opened_at);
+        let next_due = inc
+            .levels
+            .get(from + 1)
+            .map(|l| fmt(plus(opened, l.after_ms)));
+        tx.execute(
+            "UPDATE incidents SET escalation_level = ?2, next_due_at = ?3, last_run_id = ?4, \
+             updated_at = ?5 WHERE id = ?1",
+            params![inc.id, position, next_due, run_id, now_s],
+        )?;
+        tx.chain("incidents", &inc.id.to_string(), "update")?;
+        Ok(RecheckEnd::Climbed(Box::new(Claim {
+            incident: load(tx, inc.id)?,
+            escalation_id,
+            level,
+            position,
+            due_at: due_at.clone(),
+            skipped: Vec::new(),
+            recheck_run_id: Some(run_id.to_owned()),
+        })))
+    });
+    match ended {
+        // The level is in `escalations` already (another writer): it is theirs to send.
+        Err(e) if is_constraint(&e) => {
+            Ok(RecheckEnd::Stays("that level was claimed elsewhere".into()))
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -650,6 +853,7 @@ channels:
                 })
                 .collect(),
             after_action_unresolved: None,
+            mutating_actions: Vec::new(),
         }
     }
 
@@ -756,6 +960,131 @@ channels:
         ));
         assert!(resolve(&store, "rb", "fp-2", later).unwrap().is_some());
         assert!(list(&store).unwrap().is_empty());
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    /// An open incident at L1 with a recheck due at `due`.
+    fn with_recheck(store: &AuditStore, policy: &Policy, due: &str) -> Incident {
+        let open_at = t("2030-01-01T00:00:00Z");
+        let Change::Opened(inc) = open_or_update(
+            store,
+            &spec(policy),
+            "rb",
+            "run-1",
+            Outcome::ProblemRemains,
+            open_at,
+        )
+        .unwrap() else {
+            panic!("not opened");
+        };
+        assert_eq!(inc.recheck_due_at, None, "run-1 performed no remediation");
+        let fake = Fake::default();
+        block(fire_incident(store, policy, inc.id, open_at, &fake))
+            .unwrap()
+            .unwrap();
+        store
+            .write(false, |tx| {
+                tx.execute(
+                    "UPDATE incidents SET recheck_due_at = ?2 WHERE id = ?1",
+                    params![inc.id, due],
+                )
+            })
+            .unwrap();
+        list(store).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_recheck_is_claimed_once_and_does_not_climb_past_a_level_fired_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuditStore::open(&dir.path().join("a.db")).unwrap();
+        let policy = policy();
+        let inc = with_recheck(&store, &policy, "2030-01-01T00:10:00.000Z");
+        assert!(
+            claim_recheck(&store, inc.id, t("2030-01-01T00:09:59Z"))
+                .unwrap()
+                .is_none(),
+            "not due yet"
+        );
+        let at = t("2030-01-01T00:31:00Z");
+        assert_eq!(due_rechecks(&store, at).unwrap().len(), 1);
+        let claimed = claim_recheck(&store, inc.id, at).unwrap().unwrap();
+        assert_eq!(claimed.level, 1);
+        assert!(
+            claim_recheck(&store, inc.id, at).unwrap().is_none(),
+            "twice"
+        );
+        assert!(due_rechecks(&store, at).unwrap().is_empty());
+        // While the recheck ran, L2 fired by its time.
+        let fake = Fake::default();
+        let l2 = block(fire_incident(&store, &policy, inc.id, at, &fake))
+            .unwrap()
+            .unwrap();
+        assert_eq!(l2.level_id, "L2");
+        let RecheckEnd::Stays(why) = end_recheck(&store, &claimed, "recheck-1", false, at).unwrap()
+        else {
+            panic!("climbed twice");
+        };
+        assert!(why.contains("meanwhile"), "{why}");
+        let now = list(&store).unwrap().remove(0);
+        assert_eq!(now.level, 2);
+        assert_eq!(now.last_run_id.as_deref(), Some("recheck-1"));
+        let rows: i64 = store
+            .read(|c| c.query_row("SELECT COUNT(*) FROM escalations", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(rows, 2, "L1 and L2, once each");
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_recheck_climbs_one_level_keeps_the_ladder_times_and_a_healthy_one_resolves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuditStore::open(&dir.path().join("a.db")).unwrap();
+        let policy = policy();
+        let inc = with_recheck(&store, &policy, "2030-01-01T00:10:00.000Z");
+        let at = t("2030-01-01T00:11:00Z");
+        let claimed = claim_recheck(&store, inc.id, at).unwrap().unwrap();
+        let RecheckEnd::Climbed(claim) =
+            end_recheck(&store, &claimed, "recheck-1", false, at).unwrap()
+        else {
+            panic!("did not climb");
+        };
+        let fake = Fake::default();
+        let fired = block(send(&store, &policy, *claim, at, &fake)).unwrap();
+        assert_eq!((fired.level, fired.level_id.as_str()), (2, "L2"));
+        assert_eq!(fired.due_at, "2030-01-01T00:10:00.000Z");
+        assert_eq!(fired.recheck_run_id.as_deref(), Some("recheck-1"));
+        assert_eq!(fired.next_due_at, None, "L2 is the top of this ladder");
+        assert!(
+            fake.messages.lock().unwrap()[0].contains("recheck run recheck-1"),
+            "the page says why it came early"
+        );
+        // The ladder's own time for L2 finds it fired.
+        assert!(due(&store, t("2030-01-01T00:31:00Z")).unwrap().is_empty());
+
+        // Top of the ladder: another recheck has nowhere to climb; a healthy one resolves.
+        store
+            .write(false, |tx| {
+                tx.execute(
+                    "UPDATE incidents SET recheck_due_at = '2030-01-01T00:20:00.000Z'",
+                    [],
+                )
+            })
+            .unwrap();
+        let later = t("2030-01-01T00:21:00Z");
+        let claimed = claim_recheck(&store, inc.id, later).unwrap().unwrap();
+        assert!(matches!(
+            end_recheck(&store, &claimed, "recheck-2", false, later).unwrap(),
+            RecheckEnd::Stays(why) if why == "top of the ladder"
+        ));
+        let RecheckEnd::Resolved = end_recheck(&store, &claimed, "recheck-3", true, later).unwrap()
+        else {
+            panic!("not resolved");
+        };
+        assert!(list(&store).unwrap().is_empty());
+        assert!(matches!(
+            end_recheck(&store, &claimed, "recheck-4", true, later).unwrap(),
+            RecheckEnd::Closed
+        ));
         assert!(store.verify().unwrap().is_ok());
     }
 }

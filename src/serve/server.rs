@@ -314,7 +314,7 @@ pub fn app(
     let mut conn = Connection::open(&config.db).map_err(|e| e.to_string())?;
     crate::audit::wait_when_busy(&mut conn, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     // A delivery's row is committed (atomic, and safe from a crash of this process) before it
-    // is answered; with NORMAL the WAL reaches the disk at the next checkpoint or FULL commit
+    // is answered; with NORMAL the WAL reaches the disk at the next checkpoint or durable commit
     // (an intent row, a run's end), not once per delivery: a power cut can lose the last
     // acknowledged deliveries, never corrupt the file.
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -1516,6 +1516,43 @@ impl Background {
         }
     }
 
+    /// Perform the due rechecks of `after_action_unresolved` on the scheduler's clock: the
+    /// runbook's checks re-run read-only, then the incident resolved or its next level fired
+    /// ([`escalation::recheck_due`]; each claimed once across processes). One left due is
+    /// reported once.
+    fn rechecks(&mut self, app: &App, store: &AuditStore, rt: &tokio::runtime::Runtime) {
+        let now = self.now(app);
+        let notifier = HostNotifier::default();
+        let Ok(done) = rt.block_on(escalation::recheck_due(
+            store,
+            &app.catalog,
+            now,
+            &notifier,
+            false,
+        )) else {
+            return;
+        };
+        for r in done {
+            if r.result == "pending" && !self.reported.insert(format!("recheck {}", r.incident_id))
+            {
+                continue;
+            }
+            if r.fired.is_some() {
+                app.metrics.escalations.fetch_add(1, Ordering::Relaxed);
+            }
+            (app.config.log)(&format!(
+                "recheck of incident #{} `{}`: {}{}{}",
+                r.incident_id,
+                r.runbook,
+                r.result,
+                r.reason.map(|why| format!(" — {why}")).unwrap_or_default(),
+                r.run_id
+                    .map(|run| format!(" (run {run})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+
     /// Queue the re-runs of approvals recorded by `runbook approve`.
     fn approvals(&mut self, app: &App, store: &AuditStore) {
         let Ok(pending) = store.pending_approvals() else {
@@ -1557,8 +1594,8 @@ fn auto_remediation(app: &App, rb: &Runbook) -> bool {
         .unwrap_or(false)
 }
 
-/// Start the background thread: schedules, due reverts, approvals from the CLI, every
-/// `poll`, until [`stop`].
+/// Start the background thread: schedules, due reverts, due rechecks
+/// (`after_action_unresolved`), approvals from the CLI, every `poll`, until [`stop`].
 ///
 /// # Errors
 /// When the thread cannot be started.
@@ -1581,6 +1618,7 @@ pub fn spawn_background(app: &Arc<App>) -> std::io::Result<std::thread::JoinHand
             while !app.stopping.load(Ordering::SeqCst) {
                 bg.schedules(&app, &store);
                 bg.reverts(&app, &store, &rt);
+                bg.rechecks(&app, &store, &rt);
                 bg.approvals(&app, &store);
                 // Sleep in small steps so a stop is noticed soon.
                 let until = Instant::now() + app.config.poll;
