@@ -1,154 +1,37 @@
 //! `runbook serve` end to end: the real binary on a loopback port, a temp runbook dir and
 //! audit DB, deliveries posted with reqwest. Every wait is bounded.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use hmac::{Hmac, KeyInit, Mac};
 use insta_cmd::get_cargo_bin;
+use reqwest::Method;
 use serde_json::{Value, json};
+use sha2::Sha256;
 
-const RUNBOOK: &str = r#"runbook: sse-down
-title: SSE down (test)
-severity: P3
-triggers:
-  alerts: [SseAvailabilitySLOViolation]
-params:
-  marker: { type: path, default: /nonexistent/marker, from: alert.labels.marker }
-checks:
-  - id: marker_present
-    probe: file
-    with: { path: "{{ params.marker }}" }
-    expect: "exists"
-causes:
-  - id: missing
-    title: Marker missing
-    when: checks.marker_present.failed
-    escalate: L1
-escalation: { ladder: p3d }
-"#;
+use common::{Case, SSE_DOWN, Server, TOKEN};
 
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-    token: String,
-}
+/// Helpers only these tests use.
+impl Case {
+    /// A case with the `sse-down` runbook.
+    fn sse_down() -> Case {
+        Case::new(&[("sse-down", SSE_DOWN)])
+    }
 
-/// `runbook serve` on a free loopback port with the runbooks, audit DB and token of `dir`;
-/// returns the process and its base URL (from the first line it prints).
-fn launch(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(get_cargo_bin("runbook"))
-        .arg("--runbooks")
-        .arg(dir.join("runbooks"))
-        .arg("--db")
-        .arg(dir.join("audit.db"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
-        .arg(dir.join("token"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let base = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .to_owned();
-    (child, base)
+    /// Deliveries recorded in the audit DB.
+    fn deliveries(&self) -> i64 {
+        self.sql("SELECT COUNT(*) FROM alerts")
+    }
 }
 
 impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let rb = dir.path().join("runbooks");
-        std::fs::create_dir(&rb).unwrap();
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
-            rb.join("policy.yaml"),
-        )
-        .unwrap();
-        std::fs::write(rb.join("sse-down.yaml"), RUNBOOK).unwrap();
-        let token = "test-token-7f3a".to_owned();
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, format!("{token}\n")).unwrap();
-        std::fs::set_permissions(
-            &token_file,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        let mut args = vec!["--cooldown", "1h"];
-        args.extend_from_slice(extra);
-        let (child, base) = launch(dir.path(), &args);
-        Server {
-            child,
-            base,
-            dir,
-            token,
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("audit.db")
-    }
-
-    fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_vec());
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().unwrap();
-        let code = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        (
-            code,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn get(&self, path: &str) -> String {
-        reqwest::blocking::get(format!("{}{path}", self.base))
-            .unwrap()
-            .text()
-            .unwrap()
-    }
-
-    /// Runs started by webhooks, waiting (bounded) until there are at least `n`.
-    fn webhook_runs(&self, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let runs: Vec<Value> = serde_json::from_str(&self.get("/api/runs")).unwrap();
-            let runs: Vec<Value> = runs
-                .into_iter()
-                .filter(|r| r["trigger"] == "webhook" && r["finished_at"].is_string())
-                .collect();
-            if runs.len() >= n || Instant::now() > deadline {
-                return runs;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn deliveries(&self) -> i64 {
-        let conn = rusqlite::Connection::open(self.db()).unwrap();
-        conn.query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The body of `GET path` as text (`/healthz`, `/metrics`).
+    fn text(&self, path: &str) -> String {
+        self.http(Method::GET, path).send().unwrap().text().unwrap()
     }
 }
 
@@ -185,8 +68,9 @@ fn alertmanager(status: &str, alerts: &[(&str, &str)]) -> Vec<u8> {
 
 #[test]
 fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
-    let s = Server::start(&["--body-limit", "65536"]);
-    assert_eq!(s.get("/healthz").trim(), "ok");
+    let case = Case::sse_down();
+    let s = case.serve(&["--body-limit", "65536"]);
+    assert_eq!(s.text("/healthz").trim(), "ok");
     let body = alertmanager(
         "firing",
         &[("SseAvailabilitySLOViolation", "aaaa000000000001")],
@@ -196,51 +80,51 @@ fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
     assert_eq!(s.post("/hooks/alertmanager", None, &body).0, 401);
     assert_eq!(s.post("/hooks/alertmanager", Some("wrong"), &body).0, 401);
     let big = vec![b' '; 70_000];
-    assert_eq!(s.post("/hooks/alertmanager", Some(&s.token), &big).0, 413);
-    let (code, err) = s.post("/hooks/alertmanager", Some(&s.token), b"{\"version\": ");
+    assert_eq!(s.post("/hooks/alertmanager", Some(TOKEN), &big).0, 413);
+    let (code, err) = s.post("/hooks/alertmanager", Some(TOKEN), b"{\"version\": ");
     assert_eq!(code, 400, "{err}");
     assert!(
         err["error"].as_str().unwrap().contains("Alertmanager"),
         "{err}"
     );
     // The right token and body, declared as something else: 415.
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/hooks/alertmanager", s.base))
+    let resp = s
+        .http(Method::POST, "/hooks/alertmanager")
         .header("content-type", "application/x-www-form-urlencoded")
-        .bearer_auth(&s.token)
+        .bearer_auth(TOKEN)
         .body(body.clone())
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 415);
-    assert_eq!(s.deliveries(), 0);
+    assert_eq!(case.deliveries(), 0);
 
     // Accepted: one run, with the alert's label as the param.
-    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &body);
+    let (code, r) = s.post("/hooks/alertmanager", Some(TOKEN), &body);
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["started"], 1, "{r}");
-    let runs = s.webhook_runs(1);
+    let runs = s.runs("webhook", 1);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["runbook"], "sse-down");
     assert_eq!(runs[0]["outcome"], "problem_remains");
     assert_eq!(runs[0]["params"]["marker"], "/nonexistent/m");
 
     // The same delivery again (Alertmanager retries): 200, nothing started.
-    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &body);
+    let (code, r) = s.post("/hooks/alertmanager", Some(TOKEN), &body);
     assert_eq!((code, r["duplicate"].clone()), (200, json!(true)), "{r}");
-    assert_eq!(s.deliveries(), 1);
+    assert_eq!(case.deliveries(), 1);
 
     // An alert no runbook handles: recorded, 202.
     let other = alertmanager("firing", &[("NobodyHandlesThis", "bbbb000000000001")]);
-    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &other);
+    let (code, r) = s.post("/hooks/alertmanager", Some(TOKEN), &other);
     assert_eq!(code, 202, "{r}");
-    assert_eq!(s.deliveries(), 2);
+    assert_eq!(case.deliveries(), 2);
 
     // The run left a problem: an incident for this runbook and fingerprint is open; the
     // resolved notification closes it.
     let open = || -> Vec<Value> {
         let out = Command::new(get_cargo_bin("runbook"))
             .arg("--db")
-            .arg(s.db())
+            .arg(case.db())
             .args(["incidents", "--format", "json"])
             .output()
             .unwrap();
@@ -255,11 +139,11 @@ fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
         "resolved",
         &[("SseAvailabilitySLOViolation", "aaaa000000000001")],
     );
-    let (code, r) = s.post("/hooks/alertmanager", Some(&s.token), &resolved);
+    let (code, r) = s.post("/hooks/alertmanager", Some(TOKEN), &resolved);
     assert_eq!((code, r["resolved"].clone()), (200, json!(1)), "{r}");
     assert!(open().is_empty(), "{:?}", open());
 
-    let metrics = s.get("/metrics");
+    let metrics = s.text("/metrics");
     for line in [
         "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"401\"} 2",
         "runbook_deliveries_total{endpoint=\"alertmanager\",code=\"400\"} 1",
@@ -271,7 +155,7 @@ fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
         assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     }
     assert_eq!(
-        s.webhook_runs(1).len(),
+        s.runs("webhook", 1).len(),
         1,
         "a bad or duplicate delivery started a run"
     );
@@ -279,7 +163,8 @@ fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
 
 #[test]
 fn an_alert_storm_over_a_few_fingerprints_starts_one_run_per_fingerprint() {
-    let s = Server::start(&[]);
+    let case = Case::sse_down();
+    let s = case.serve(&[]);
     // 3000 alerts in 30 deliveries over 3 fingerprints.
     for batch in 0..30 {
         let alerts: Vec<(&str, String)> = (0..100)
@@ -295,20 +180,21 @@ fn an_alert_storm_over_a_few_fingerprints_starts_one_run_per_fingerprint() {
         body["groupKey"] = json!(format!("storm-{batch}"));
         let (code, r) = s.post(
             "/hooks/alertmanager",
-            Some(&s.token),
+            Some(TOKEN),
             &serde_json::to_vec(&body).unwrap(),
         );
         assert_eq!(code, 200, "{r}");
     }
-    let runs = s.webhook_runs(3);
+    let runs = s.runs("webhook", 3);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(s.webhook_runs(3).len(), 3, "{runs:#?}");
-    assert_eq!(s.deliveries(), 30);
+    assert_eq!(s.runs("webhook", 3).len(), 3, "{runs:#?}");
+    assert_eq!(case.deliveries(), 30);
 }
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {
-    let mut s = Server::start(&[]);
+    let case = Case::sse_down();
+    let mut s = case.serve(&[]);
     let pid = nix::unistd::Pid::from_raw(i32::try_from(s.child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -351,7 +237,7 @@ fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
     std::fs::write(&log, "{\"seq\":0}\n").unwrap();
     let glob = format!("{}/*.jsonl", logs.path().display());
     let metric = |s: &Server, name: &str| -> Option<u64> {
-        s.get("/metrics").lines().find_map(|l| {
+        s.text("/metrics").lines().find_map(|l| {
             l.strip_prefix(&format!("runbook_jsonl_{name}_total "))
                 .and_then(|v| v.parse().ok())
         })
@@ -370,14 +256,13 @@ fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let s = Server::start(&["--follow", &glob, "--follow-interval", "200ms"]);
+    let case = Case::sse_down();
+    let mut s = case.serve(&["--follow", &glob, "--follow-interval", "200ms"]);
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     std::io::Write::write_all(&mut f, b"{\"seq\":1}\n{\"seq\":2}\nnot json\n").unwrap();
     wait(&s, "lines", 4);
     wait(&s, "malformed", 1);
     // Stop; write while it is down; the same DB in a new server reads only those.
-    let dir = s.dir.path().to_path_buf();
-    let mut s = s;
     let pid = nix::unistd::Pid::from_raw(i32::try_from(s.child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -386,16 +271,10 @@ fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::io::Write::write_all(&mut f, b"{\"seq\":3}\n{\"seq\":4}\n").unwrap();
-    let (child, base) = launch(&dir, &["--follow", &glob, "--follow-interval", "200ms"]);
-    let again = Server {
-        child,
-        base,
-        dir: tempfile::tempdir().unwrap(),
-        token: s.token.clone(),
-    };
+    let again = case.serve(&["--follow", &glob, "--follow-interval", "200ms"]);
     wait(&again, "lines", 2);
     wait(&again, "malformed", 0);
-    assert!(again.get("/metrics").contains("runbook_jsonl_follow_up 1"));
+    assert!(again.text("/metrics").contains("runbook_jsonl_follow_up 1"));
 }
 
 /// `/hooks/generic` takes only signed deliveries: a valid HMAC starts the named runbook with
@@ -403,19 +282,13 @@ fn serve_follows_json_lines_files_into_metrics_across_a_restart() {
 #[test]
 fn generic_deliveries_must_be_signed_fresh_and_unique() {
     use runbook::serve::auth::SignatureScheme;
-    let secret_dir = tempfile::tempdir().unwrap();
-    let secret_file = secret_dir.path().join("hmac");
-    std::fs::write(&secret_file, "s3cret-hmac\n").unwrap();
-    std::fs::set_permissions(
-        &secret_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    let s = Server::start(&["--hmac-secret-file", secret_file.to_str().unwrap()]);
+    let case = Case::sse_down();
+    let secret_file = case.secret_file("hmac", "s3cret-hmac\n");
+    let s = case.serve(&["--hmac-secret-file", secret_file.to_str().unwrap()]);
     let scheme = SignatureScheme::runbook();
     let post = |body: &[u8], ts: i64, sig: Option<String>| -> (u16, Value) {
-        let mut req = reqwest::blocking::Client::new()
-            .post(format!("{}/hooks/generic", s.base))
+        let mut req = s
+            .http(Method::POST, "/hooks/generic")
             .header("content-type", "application/json")
             .header("X-Runbook-Timestamp", ts.to_string())
             .body(body.to_vec());
@@ -446,11 +319,11 @@ fn generic_deliveries_must_be_signed_fresh_and_unique() {
         401,
         "from the future"
     );
-    assert_eq!(s.deliveries(), 0);
+    assert_eq!(case.deliveries(), 0);
 
     let (code, r) = post(body, now, sign(now, body));
     assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
-    let runs = s.webhook_runs(1);
+    let runs = s.runs("webhook", 1);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["params"]["marker"], "/nonexistent/generic");
     // The same signed request again is a replay: 200, nothing started.
@@ -459,7 +332,7 @@ fn generic_deliveries_must_be_signed_fresh_and_unique() {
     // Signed but not a generic delivery: 400.
     let bad = br#"{"runbook": "sse-down", "parms": {}}"#;
     assert_eq!(post(bad, now, sign(now, bad)).0, 400);
-    assert_eq!(s.webhook_runs(1).len(), 1);
+    assert_eq!(s.runs("webhook", 1).len(), 1);
 }
 
 /// `kill -9` during a storm: every delivery that was answered is in the DB, the file is
@@ -471,13 +344,15 @@ fn generic_deliveries_must_be_signed_fresh_and_unique() {
     reason = "one storm, one kill, two starts: checked in the order they happen"
 )]
 fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
-    let s = Server::start(&[]);
+    let case = Case::sse_down();
+    let mut s = case.serve(&[]);
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
-    let (base, token) = (s.base.clone(), s.token.clone());
+    let base = s.base.clone();
     let sender = {
         let accepted = std::sync::Arc::clone(&accepted);
         std::thread::spawn(move || {
             let client = reqwest::blocking::Client::builder()
+                .no_proxy()
                 .timeout(Duration::from_secs(2))
                 .build()
                 .unwrap();
@@ -493,7 +368,7 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
                 body["groupKey"] = json!(format!("crash-{i}"));
                 let Ok(resp) = client
                     .post(format!("{base}/hooks/alertmanager"))
-                    .bearer_auth(&token)
+                    .bearer_auth(TOKEN)
                     .json(&body)
                     .send()
                 else {
@@ -513,7 +388,6 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
     while accepted.lock().unwrap().len() < 50 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut s = s;
     s.child.kill().unwrap(); // SIGKILL
     s.child.wait().unwrap();
     sender.join().unwrap();
@@ -524,7 +398,7 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
         accepted.len()
     );
 
-    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    let conn = rusqlite::Connection::open(case.db()).unwrap();
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -550,7 +424,7 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
     // The next start marks what the kill interrupted; the chain verifies.
     let out = Command::new(get_cargo_bin("runbook"))
         .arg("--db")
-        .arg(s.db())
+        .arg(case.db())
         .args(["audit", "verify"])
         .output()
         .unwrap();
@@ -560,7 +434,7 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    let conn = rusqlite::Connection::open(case.db()).unwrap();
     let running: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM runs WHERE finished_at IS NULL",
@@ -573,9 +447,9 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
 
     // A new server on the same DB runs what was accepted but still queued at the kill, once
     // per fingerprint, and then nothing is pending.
-    let (mut child, _) = launch(s.dir.path(), &[]);
+    let again = case.serve(&[]);
     let pending = || -> i64 {
-        rusqlite::Connection::open(s.db())
+        rusqlite::Connection::open(case.db())
             .unwrap()
             .query_row(
                 "SELECT COUNT(*) FROM alerts WHERE runbook IS NOT NULL AND run_id IS NULL",
@@ -593,9 +467,8 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    drop(again);
+    let conn = rusqlite::Connection::open(case.db()).unwrap();
     let most: i64 = conn
         .query_row(
             "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM runs \
@@ -606,4 +479,143 @@ fn a_server_killed_during_a_storm_keeps_every_accepted_delivery() {
         )
         .unwrap();
     assert!(most >= 1, "nothing ran");
+}
+
+/// Starts on Grafana's fixture alert (`ExecLatencyP99SLA`); its `instance` label becomes the
+/// param. Healthy: the run only shows that it started, and for which alert.
+const EXEC_LATENCY: &str = r#"runbook: exec-latency
+title: Exec latency (test)
+severity: P3
+triggers:
+  alerts: [ExecLatencyP99SLA]
+params:
+  instance: { type: name, default: none, from: alert.labels.instance }
+checks:
+  - id: root_exists
+    probe: file
+    with: { path: "/" }
+    expect: "exists"
+"#;
+
+/// What Grafana's webhook contact point sends in `X-Grafana-Alert-Signature` (its default
+/// `hmacConfig.header`) when `hmacConfig.timestampHeader` is set: the hex HMAC-SHA256 of
+/// `<unix seconds>:<body>`. Computed here from `hmac` and `sha2`, not by the crate's signer,
+/// so a server that agrees only with itself fails.
+fn grafana_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}:").as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// `/hooks/grafana` with `--grafana-hmac-secret-file`: a unified alerting body signed as
+/// Grafana signs it, with either secret of the file (rotation), starts the runbook of its
+/// alert; no signature, a flipped signature byte, a stale or future timestamp, a retired
+/// secret, or a signature without the bearer token is a 401 that records and starts nothing.
+#[test]
+fn grafana_deliveries_signed_with_a_current_secret_start_their_runbook_and_others_nothing() {
+    const NEW: &str = "grafana-new-4d1e";
+    const OLD: &str = "grafana-old-93b0";
+    let case = Case::new(&[("exec-latency", EXEC_LATENCY)]);
+    // During a rotation the file holds the new secret and the old one.
+    let secrets = case.secret_file("grafana-hmac", &format!("{NEW}\n{OLD}\n"));
+    let s = case.serve(&["--grafana-hmac-secret-file", secrets.to_str().unwrap()]);
+    let fixture = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/alerts/grafana-firing.json"),
+    )
+    .unwrap();
+    // Grafana marshals the body without a trailing newline.
+    let body = fixture.trim_ascii_end();
+    // The status and, for a refusal, its reason: a 401 for another reason proves nothing.
+    let post = |body: &[u8], ts: i64, signature: Option<&str>, token: Option<&str>| {
+        let mut req = s
+            .http(Method::POST, "/hooks/grafana")
+            .header("content-type", "application/json")
+            .header("X-Grafana-Alerting-Timestamp", ts.to_string())
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("X-Grafana-Alert-Signature", sig);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json::<Value>().unwrap_or(Value::Null))
+    };
+    let refusal = |(code, r): (u16, Value)| (code, r["error"].clone());
+    let now = chrono::Utc::now().timestamp();
+    let signed = grafana_signature(NEW, now, body);
+
+    assert_eq!(
+        refusal(post(body, now, None, Some(TOKEN))),
+        (401, json!("missing signature"))
+    );
+    let mut flipped = hex::decode(&signed).unwrap();
+    flipped[16] ^= 0x01;
+    assert_eq!(
+        refusal(post(body, now, Some(&hex::encode(flipped)), Some(TOKEN))),
+        (401, json!("bad signature")),
+        "one flipped signature byte"
+    );
+    // Well outside ±300 s, whatever the seconds this test takes.
+    for ts in [now - 360, now + 360] {
+        let sig = grafana_signature(NEW, ts, body);
+        assert_eq!(
+            refusal(post(body, ts, Some(&sig), Some(TOKEN))),
+            (401, json!("stale timestamp")),
+            "{ts} against {now}"
+        );
+    }
+    let retired = grafana_signature("grafana-retired-07aa", now, body);
+    assert_eq!(
+        refusal(post(body, now, Some(&retired), Some(TOKEN))),
+        (401, json!("bad signature")),
+        "a secret no longer in the file"
+    );
+    // With `--token-file`, the signature adds to the token; it does not replace it.
+    assert_eq!(
+        refusal(post(body, now, Some(&signed), None)),
+        (401, json!("unauthorized"))
+    );
+    assert_eq!(case.deliveries(), 0, "a refused delivery was recorded");
+    assert_eq!(s.runs("webhook", 0), Vec::<Value>::new());
+
+    // The new secret: the fixture's alert starts its runbook.
+    let (code, r) = post(body, now, Some(&signed), Some(TOKEN));
+    assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    let runs = s.runs("webhook", 1);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["runbook"], "exec-latency");
+    assert_eq!(runs[0]["outcome"], "healthy");
+    assert_eq!(runs[0]["params"]["instance"], "api-2.example.internal:9100");
+
+    // The old secret, still in the file: another instance's alert starts a second run.
+    let other = String::from_utf8(body.to_vec())
+        .unwrap()
+        .replace("api-2.example.internal", "api-3.example.internal")
+        .replace("cc652e70123bb43b", "5e1d0c3b2a496f87");
+    let other = other.as_bytes();
+    let sig = grafana_signature(OLD, now, other);
+    let (code, r) = post(other, now, Some(&sig), Some(TOKEN));
+    assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    let runs = s.runs("webhook", 2);
+    let mut instances: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r["params"]["instance"].as_str())
+        .collect();
+    instances.sort_unstable();
+    assert_eq!(
+        instances,
+        ["api-2.example.internal:9100", "api-3.example.internal:9100"],
+        "{runs:?}"
+    );
+    assert_eq!(case.deliveries(), 2);
+    let metrics = s.text("/metrics");
+    for line in [
+        "runbook_deliveries_total{endpoint=\"grafana\",code=\"401\"} 6",
+        "runbook_deliveries_total{endpoint=\"grafana\",code=\"200\"} 2",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+    }
 }

@@ -2,36 +2,16 @@
 //! the incidents API, cron schedules (a missed slot runs once at start), due pending reverts,
 //! and approvals of a held-back action (API and CLI, with expiry). Every wait is bounded.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use insta_cmd::get_cargo_bin;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-token-9c21";
-
-/// A P3 runbook whose check fails for a missing marker: an alert leaves an incident open.
-const SSE_DOWN: &str = r#"runbook: sse-down
-title: SSE down (test)
-severity: P3
-triggers:
-  alerts: [SseAvailabilitySLOViolation]
-params:
-  marker: { type: path, default: /nonexistent/marker, from: alert.labels.marker }
-checks:
-  - id: marker_present
-    probe: file
-    with: { path: "{{ params.marker }}" }
-    expect: "exists"
-causes:
-  - id: missing
-    title: Marker missing
-    when: checks.marker_present.failed
-    escalate: L1
-escalation: { ladder: p3d }
-"#;
+use common::{Case, SSE_DOWN, Server, TOKEN};
 
 /// A cheap scheduled check.
 const MORNING: &str = r#"runbook: morning
@@ -92,82 +72,10 @@ escalation: {{ ladder: p3d }}
     )
 }
 
-/// A runbook dir, an audit file and a token file; servers started on it.
-struct Case {
-    dir: tempfile::TempDir,
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// Helpers only these tests use.
 impl Case {
-    fn new(runbooks: &[(&str, &str)]) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        let rb = dir.path().join("runbooks");
-        std::fs::create_dir(&rb).unwrap();
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
-            rb.join("policy.yaml"),
-        )
-        .unwrap();
-        for (name, text) in runbooks {
-            std::fs::write(rb.join(format!("{name}.yaml")), text).unwrap();
-        }
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-        std::fs::set_permissions(
-            &token_file,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        Case { dir }
-    }
-
     fn runbook(&self, name: &str, text: &str) {
         std::fs::write(self.path("runbooks").join(format!("{name}.yaml")), text).unwrap();
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.path("audit.db")
-    }
-
-    fn serve(&self, extra: &[&str]) -> Server {
-        let mut child = Command::new(get_cargo_bin("runbook"))
-            .arg("--runbooks")
-            .arg(self.path("runbooks"))
-            .arg("--db")
-            .arg(self.db())
-            .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
-            .arg(self.path("token"))
-            .args(["--cooldown", "1h"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let base = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {first:?}"))
-            .to_owned();
-        Server { child, base }
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -184,35 +92,16 @@ impl Case {
     fn lines(&self, name: &str) -> usize {
         std::fs::read_to_string(self.path(name)).map_or(0, |s| s.lines().count())
     }
-
-    fn sql(&self, query: &str) -> i64 {
-        let conn = rusqlite::Connection::open(self.db()).unwrap();
-        conn.query_row(query, [], |r| r.get(0)).unwrap()
-    }
 }
 
 impl Server {
+    /// `GET`, or `POST` with `body` as JSON, with a bearer token if given.
     fn request(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-        let client = reqwest::blocking::Client::new();
-        let url = format!("{}{path}", self.base);
-        let mut req = if method == "GET" {
-            client.get(url)
+        if method == "GET" {
+            self.get(path, token)
         } else {
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.to_string())
-        };
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+            self.post(path, token, body.to_string().as_bytes())
         }
-        let resp = req.send().unwrap();
-        let code = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        (
-            code,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
     }
 
     fn alert(&self, alertname: &str, fingerprint: &str, labels: &Value) {
@@ -240,26 +129,6 @@ impl Server {
         });
         let (code, r) = self.request("POST", "/hooks/alertmanager", Some(TOKEN), &body);
         assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
-    }
-
-    /// Finished runs with this trigger, waiting (bounded) until there are at least `n` (0: the
-    /// runs now).
-    fn runs(&self, trigger: &str, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, runs) = self.request("GET", "/api/runs", None, &Value::Null);
-            let runs: Vec<Value> = runs
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r["trigger"] == trigger && r["finished_at"].is_string())
-                .collect();
-            if runs.len() >= n || Instant::now() > deadline {
-                return runs;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 
