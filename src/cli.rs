@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::serve::auth::SignatureScheme;
+
 /// Runbook-as-code: run, test and audit operations runbooks.
 #[derive(Debug, Parser)]
 #[command(name = "runbook", version, about, long_about = None)]
@@ -62,6 +64,36 @@ pub enum ColorChoice {
     Always,
     /// Never.
     Never,
+}
+
+/// `runbook serve`'s options for Grafana's webhook signature: what the contact point's
+/// `hmacConfig` says (`secret`, `header`, `timestampHeader`). The headers are checked by
+/// `commands::serve`, which reports a bad name as invalid input.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GrafanaHmacArgs {
+    /// File with Grafana's webhook HMAC secret(s) for `/hooks/grafana` (`hmacConfig.secret`;
+    /// several: rotation).
+    #[arg(long = "grafana-hmac-secret-file", value_name = "FILE")]
+    pub secret_files: Vec<PathBuf>,
+    /// The header Grafana sends the signature in: `hmacConfig.header`, or this default when
+    /// that is left empty (the form's placeholder `X-Grafana-Alerting-Signature` is not sent).
+    #[arg(
+        long = "grafana-signature-header",
+        value_name = "NAME",
+        default_value = SignatureScheme::GRAFANA_SIGNATURE_HEADER,
+        requires = "secret_files"
+    )]
+    pub signature_header: String,
+    /// The header Grafana sends the signed unix time in: `hmacConfig.timestampHeader`, or
+    /// `none` when that is left empty (Grafana's default): then the body alone is signed and
+    /// there is no replay window.
+    #[arg(
+        long = "grafana-timestamp-header",
+        value_name = "NAME|none",
+        default_value = SignatureScheme::GRAFANA_TIMESTAMP_HEADER,
+        requires = "secret_files"
+    )]
+    pub timestamp_header: String,
 }
 
 /// The verbs.
@@ -181,10 +213,12 @@ pub enum Command {
         #[command(subcommand)]
         op: AuditOp,
     },
-    /// Perform what is due, for cron: undo temporary changes (`revert_after`) that are due, and
-    /// fire the escalation levels of open incidents that are due.
+    /// Perform what is due, for cron: undo temporary changes (`revert_after`) that are due,
+    /// recheck incidents whose symptom should be gone after a remediation
+    /// (`escalation.after_action_unresolved`), and fire the escalation levels of open incidents
+    /// that are due.
     #[command(
-        after_help = "Examples:\n  runbook tick --dry-run        # what is due, without running or notifying anything\n  runbook tick --yes            # run due rollbacks without asking\n  runbook tick --format json\n  # crontab: * * * * * runbook --runbooks /etc/runbooks tick --yes\n\nA level fires once, even with several ticks at once; a channel that fails is reported and not retried.\n\nExit status: 0 nothing due or all done, 1 a revert failed or waits for approval, 2 invalid input, 3 engine fault."
+        after_help = "Examples:\n  runbook tick --dry-run        # what is due, without running or notifying anything\n  runbook tick --yes            # run due rollbacks without asking\n  runbook tick --format json\n  # crontab: * * * * * runbook --runbooks /etc/runbooks tick --yes\n\nA recheck re-runs the runbook's checks read-only (a run with trigger `recheck` that changes nothing, so it needs no --yes): the checks pass -> the incident is resolved; the symptom persists -> its next level fires at once. Rechecks come before the levels due by their time, so one tick does not climb twice.\nA level fires once and a recheck runs once, even with several ticks at once; a channel that fails is reported and not retried.\n\nExit status: 0 nothing due or all done (a recheck that resolved or escalated is done), 1 a revert failed or waits for approval, or a recheck could not run, 2 invalid input (a runbook to recheck does not compile), 3 engine fault."
     )]
     Tick {
         /// Say what is due and run nothing.
@@ -199,7 +233,7 @@ pub enum Command {
     },
     /// Alert webhooks start runbooks: Alertmanager, Grafana and signed generic deliveries.
     #[command(
-        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics, /api/runs, /api/runs/ID; with the Alertmanager credentials: GET /api/incidents, POST /api/incidents/ID/ack, POST /api/runs/ID/approve.\nRunbooks with `triggers.schedule` run on their cron expression (UTC); due `revert_after` rollbacks run where policy allows auto-remediation.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
+        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n  # Grafana's hmacConfig with only `secret` set (no timestampHeader):\n  runbook serve --token-file /etc/runbook/token --grafana-hmac-secret-file /etc/runbook/grafana-hmac --grafana-timestamp-header none\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics, /api/runs, /api/runs/ID; with the Alertmanager credentials: GET /api/incidents, POST /api/incidents/ID/ack, POST /api/runs/ID/approve.\nRunbooks with `triggers.schedule` run on their cron expression (UTC); due `revert_after` rollbacks run where policy allows auto-remediation; escalation levels fire at their time; due rechecks (`escalation.after_action_unresolved`) re-run a runbook's checks read-only: passing resolves the incident, a persisting symptom fires its next level at once.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
     )]
     Serve {
         /// Address to listen on (`127.0.0.1:0` picks a free port).
@@ -218,9 +252,11 @@ pub enum Command {
         /// File with HMAC-SHA256 secret(s) for `/hooks/generic` (several: rotation).
         #[arg(long = "hmac-secret-file", value_name = "FILE")]
         hmac_secret_files: Vec<std::path::PathBuf>,
-        /// File with Grafana's webhook HMAC secret(s) for `/hooks/grafana`.
-        #[arg(long = "grafana-hmac-secret-file", value_name = "FILE")]
-        grafana_hmac_secret_files: Vec<std::path::PathBuf>,
+        /// Grafana's webhook signature: `--grafana-hmac-secret-file` and its two headers. The
+        /// field keeps the name of the one option it used to be, which `commands::run` names;
+        /// boxed, as the largest verb's options would otherwise make every `Command` large.
+        #[command(flatten)]
+        grafana_hmac_secret_files: Box<GrafanaHmacArgs>,
         /// Largest request body, in bytes (larger: 413, before parsing).
         #[arg(long, default_value_t = 256 * 1024)]
         body_limit: usize,

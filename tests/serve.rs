@@ -508,10 +508,32 @@ fn grafana_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// `/hooks/grafana` with `--grafana-hmac-secret-file`: a unified alerting body signed as
-/// Grafana signs it, with either secret of the file (rotation), starts the runbook of its
-/// alert; no signature, a flipped signature byte, a stale or future timestamp, a retired
-/// secret, or a signature without the bearer token is a 401 that records and starts nothing.
+/// Grafana's fixture notification as Grafana sends it: marshalled without a trailing newline.
+fn grafana_body() -> Vec<u8> {
+    let fixture = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/alerts/grafana-firing.json"),
+    )
+    .unwrap();
+    fixture.trim_ascii_end().to_vec()
+}
+
+/// `/metrics` counts `refused` 401s and `accepted` 200s on `/hooks/grafana`.
+fn assert_grafana_deliveries(s: &Server, refused: u32, accepted: u32) {
+    let metrics = s.text("/metrics");
+    for line in [
+        format!("runbook_deliveries_total{{endpoint=\"grafana\",code=\"401\"}} {refused}"),
+        format!("runbook_deliveries_total{{endpoint=\"grafana\",code=\"200\"}} {accepted}"),
+    ] {
+        assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");
+    }
+}
+
+/// `/hooks/grafana` with `--grafana-hmac-secret-file` and the default headers (a contact
+/// point with `hmacConfig.timestampHeader: X-Grafana-Alerting-Timestamp`): a unified alerting
+/// body signed as Grafana signs it, with either secret of the file (rotation), starts the
+/// runbook of its alert; no signature, no timestamp (a contact point that signs the body
+/// alone), a flipped signature byte, a stale or future timestamp, a retired secret, or a
+/// signature without the bearer token is a 401 that records and starts nothing.
 #[test]
 fn grafana_deliveries_signed_with_a_current_secret_start_their_runbook_and_others_nothing() {
     const NEW: &str = "grafana-new-4d1e";
@@ -520,19 +542,16 @@ fn grafana_deliveries_signed_with_a_current_secret_start_their_runbook_and_other
     // During a rotation the file holds the new secret and the old one.
     let secrets = case.secret_file("grafana-hmac", &format!("{NEW}\n{OLD}\n"));
     let s = case.serve(&["--grafana-hmac-secret-file", secrets.to_str().unwrap()]);
-    let fixture = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/alerts/grafana-firing.json"),
-    )
-    .unwrap();
-    // Grafana marshals the body without a trailing newline.
-    let body = fixture.trim_ascii_end();
+    let body: &[u8] = &grafana_body();
     // The status and, for a refusal, its reason: a 401 for another reason proves nothing.
-    let post = |body: &[u8], ts: i64, signature: Option<&str>, token: Option<&str>| {
+    let post = |body: &[u8], ts: Option<i64>, signature: Option<&str>, token: Option<&str>| {
         let mut req = s
             .http(Method::POST, "/hooks/grafana")
             .header("content-type", "application/json")
-            .header("X-Grafana-Alerting-Timestamp", ts.to_string())
             .body(body.to_vec());
+        if let Some(ts) = ts {
+            req = req.header("X-Grafana-Alerting-Timestamp", ts.to_string());
+        }
         if let Some(sig) = signature {
             req = req.header("X-Grafana-Alert-Signature", sig);
         }
@@ -548,13 +567,24 @@ fn grafana_deliveries_signed_with_a_current_secret_start_their_runbook_and_other
     let signed = grafana_signature(NEW, now, body);
 
     assert_eq!(
-        refusal(post(body, now, None, Some(TOKEN))),
+        refusal(post(body, Some(now), None, Some(TOKEN))),
         (401, json!("missing signature"))
+    );
+    let body_only = grafana_body_signature(NEW, body);
+    assert_eq!(
+        refusal(post(body, None, Some(&body_only), Some(TOKEN))),
+        (401, json!("missing timestamp")),
+        "a body-only signature, to a server that wants the time"
     );
     let mut flipped = hex::decode(&signed).unwrap();
     flipped[16] ^= 0x01;
     assert_eq!(
-        refusal(post(body, now, Some(&hex::encode(flipped)), Some(TOKEN))),
+        refusal(post(
+            body,
+            Some(now),
+            Some(&hex::encode(flipped)),
+            Some(TOKEN)
+        )),
         (401, json!("bad signature")),
         "one flipped signature byte"
     );
@@ -562,27 +592,27 @@ fn grafana_deliveries_signed_with_a_current_secret_start_their_runbook_and_other
     for ts in [now - 360, now + 360] {
         let sig = grafana_signature(NEW, ts, body);
         assert_eq!(
-            refusal(post(body, ts, Some(&sig), Some(TOKEN))),
+            refusal(post(body, Some(ts), Some(&sig), Some(TOKEN))),
             (401, json!("stale timestamp")),
             "{ts} against {now}"
         );
     }
     let retired = grafana_signature("grafana-retired-07aa", now, body);
     assert_eq!(
-        refusal(post(body, now, Some(&retired), Some(TOKEN))),
+        refusal(post(body, Some(now), Some(&retired), Some(TOKEN))),
         (401, json!("bad signature")),
         "a secret no longer in the file"
     );
     // With `--token-file`, the signature adds to the token; it does not replace it.
     assert_eq!(
-        refusal(post(body, now, Some(&signed), None)),
+        refusal(post(body, Some(now), Some(&signed), None)),
         (401, json!("unauthorized"))
     );
     assert_eq!(case.deliveries(), 0, "a refused delivery was recorded");
     assert_eq!(s.runs("webhook", 0), Vec::<Value>::new());
 
     // The new secret: the fixture's alert starts its runbook.
-    let (code, r) = post(body, now, Some(&signed), Some(TOKEN));
+    let (code, r) = post(body, Some(now), Some(&signed), Some(TOKEN));
     assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
     let runs = s.runs("webhook", 1);
     assert_eq!(runs.len(), 1, "{runs:?}");
@@ -597,7 +627,7 @@ fn grafana_deliveries_signed_with_a_current_secret_start_their_runbook_and_other
         .replace("cc652e70123bb43b", "5e1d0c3b2a496f87");
     let other = other.as_bytes();
     let sig = grafana_signature(OLD, now, other);
-    let (code, r) = post(other, now, Some(&sig), Some(TOKEN));
+    let (code, r) = post(other, Some(now), Some(&sig), Some(TOKEN));
     assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
     let runs = s.runs("webhook", 2);
     let mut instances: Vec<&str> = runs
@@ -611,11 +641,186 @@ fn grafana_deliveries_signed_with_a_current_secret_start_their_runbook_and_other
         "{runs:?}"
     );
     assert_eq!(case.deliveries(), 2);
-    let metrics = s.text("/metrics");
-    for line in [
-        "runbook_deliveries_total{endpoint=\"grafana\",code=\"401\"} 6",
-        "runbook_deliveries_total{endpoint=\"grafana\",code=\"200\"} 2",
+    assert_grafana_deliveries(&s, 7, 2);
+}
+
+/// What Grafana sends when `hmacConfig.timestampHeader` is left empty (its default): the hex
+/// HMAC-SHA256 of the body alone, and no timestamp header.
+fn grafana_body_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// `--grafana-timestamp-header none` with a custom `--grafana-signature-header`, as a contact
+/// point with `hmacConfig: {secret, header: X-Hook-Signature}` sends: a body-only signature
+/// in that header starts the runbook; a flipped body or signature byte, the signature in
+/// Grafana's default header, or a `timestamp:body` signature is a 401 that records and starts
+/// nothing; the same delivery again is a duplicate (no window, but dedup).
+#[test]
+fn grafana_body_only_signatures_in_a_custom_header_start_their_runbook_and_others_nothing() {
+    const SECRET: &str = "grafana-body-only-5c2e";
+    const HEADER: &str = "X-Hook-Signature";
+    let case = Case::new(&[("exec-latency", EXEC_LATENCY)]);
+    let secrets = case.secret_file("grafana-hmac", &format!("{SECRET}\n"));
+    let s = case.serve(&[
+        "--grafana-hmac-secret-file",
+        secrets.to_str().unwrap(),
+        "--grafana-signature-header",
+        HEADER,
+        "--grafana-timestamp-header",
+        "none",
+    ]);
+    let body: &[u8] = &grafana_body();
+    // The status and, for a refusal, its reason.
+    let post = |body: &[u8], headers: &[(&str, &str)]| {
+        let mut req = s
+            .http(Method::POST, "/hooks/grafana")
+            .header("content-type", "application/json")
+            .bearer_auth(TOKEN)
+            .body(body.to_vec());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().unwrap();
+        let code = resp.status().as_u16();
+        let r = resp.json::<Value>().unwrap_or(Value::Null);
+        (code, r)
+    };
+    let refusal = |(code, r): (u16, Value)| (code, r["error"].clone());
+    let signed = grafana_body_signature(SECRET, body);
+
+    let mut flipped_body = body.to_vec();
+    flipped_body[body.len() / 2] ^= 0x01;
+    assert_eq!(
+        refusal(post(&flipped_body, &[(HEADER, &signed)])),
+        (401, json!("bad signature")),
+        "one flipped body byte"
+    );
+    let mut flipped = hex::decode(&signed).unwrap();
+    flipped[7] ^= 0x80;
+    assert_eq!(
+        refusal(post(body, &[(HEADER, &hex::encode(flipped))])),
+        (401, json!("bad signature")),
+        "one flipped signature byte"
+    );
+    assert_eq!(
+        refusal(post(body, &[("X-Grafana-Alert-Signature", &signed)])),
+        (401, json!("missing signature")),
+        "the signature in Grafana's default header, not the one configured"
+    );
+    // A contact point that does set `timestampHeader` signs `<seconds>:<body>`.
+    let now = chrono::Utc::now().timestamp();
+    let with_time = grafana_signature(SECRET, now, body);
+    let now = now.to_string();
+    assert_eq!(
+        refusal(post(
+            body,
+            &[(HEADER, &with_time), ("X-Grafana-Alerting-Timestamp", &now)]
+        )),
+        (401, json!("bad signature")),
+        "a timestamp:body signature"
+    );
+    assert_eq!(case.deliveries(), 0, "a refused delivery was recorded");
+    assert_eq!(s.runs("webhook", 0), Vec::<Value>::new());
+
+    let (code, r) = post(body, &[(HEADER, &signed)]);
+    assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    let runs = s.runs("webhook", 1);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["runbook"], "exec-latency");
+    assert_eq!(runs[0]["params"]["instance"], "api-2.example.internal:9100");
+    // No timestamp, so nothing expires; the same delivery again is its group's last: a
+    // duplicate, recorded once and started once.
+    let (code, r) = post(body, &[(HEADER, &signed)]);
+    assert_eq!((code, r["duplicate"].clone()), (200, json!(true)), "{r}");
+    assert_eq!(case.deliveries(), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.runs("webhook", 0).len(), 1, "a duplicate started a run");
+
+    assert_grafana_deliveries(&s, 4, 2);
+    let log = std::fs::read_to_string(case.path("serve.log")).unwrap();
+    assert!(
+        log.contains("warning: --grafana-timestamp-header none:"),
+        "no warning about the missing replay window:\n{log}"
+    );
+}
+
+/// Bad Grafana signature options stop `serve` before it listens, with exit 2 and a message
+/// naming the option.
+#[test]
+fn bad_grafana_signature_options_are_refused() {
+    let case = Case::new(&[("exec-latency", EXEC_LATENCY)]);
+    let secrets = case.secret_file("grafana-hmac", "k\n");
+    // The exit code (`None`: still running after 20 s, then killed), stdout and stderr.
+    let serve = |args: &[&str]| {
+        let mut child = Command::new(get_cargo_bin("runbook"))
+            .arg("--runbooks")
+            .arg(case.path("runbooks"))
+            .arg("--db")
+            .arg(case.db())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let with_secret = |args: &[&str]| {
+        let mut all = vec!["--grafana-hmac-secret-file", secrets.to_str().unwrap()];
+        all.extend_from_slice(args);
+        serve(&all)
+    };
+    for (args, says) in [
+        (
+            with_secret(&["--grafana-signature-header", ""]),
+            "error: --grafana-signature-header: give a header name",
+        ),
+        (
+            with_secret(&["--grafana-timestamp-header", ""]),
+            "error: --grafana-timestamp-header: give a header name",
+        ),
+        (
+            with_secret(&["--grafana-signature-header", "X Signature"]),
+            "error: --grafana-signature-header `X Signature`: not a header name",
+        ),
+        (
+            with_secret(&["--grafana-timestamp-header", "X-Time:"]),
+            "error: --grafana-timestamp-header `X-Time:`: not a header name",
+        ),
+        (
+            with_secret(&["--grafana-signature-header", "authorization"]),
+            "`Authorization` carries the token or basic credentials",
+        ),
+        (
+            with_secret(&[
+                "--grafana-signature-header",
+                "X-Sig",
+                "--grafana-timestamp-header",
+                "x-sig",
+            ]),
+            "both name `x-sig`",
+        ),
+        // Without a secret the headers would mean nothing.
+        (
+            serve(&["--grafana-timestamp-header", "none"]),
+            "--grafana-hmac-secret-file <FILE>",
+        ),
     ] {
-        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+        let (code, stdout, stderr) = args;
+        assert_eq!(code, Some(2), "{says}: {stderr}");
+        assert!(stdout.is_empty(), "it listened: {stdout}");
+        assert!(stderr.contains(says), "`{says}` not in:\n{stderr}");
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::cli::GrafanaHmacArgs;
 use crate::commands::Ctx;
 use crate::commands::common::runtime;
 use crate::exit;
@@ -35,8 +36,9 @@ pub struct ServeArgs {
     pub basic_auth_password_file: Option<PathBuf>,
     /// Files holding HMAC secrets for `/hooks/generic`.
     pub hmac_secret_files: Vec<PathBuf>,
-    /// Files holding HMAC secrets for `/hooks/grafana` (Grafana's webhook signature).
-    pub grafana_hmac_secret_files: Vec<PathBuf>,
+    /// Grafana's webhook signature on `/hooks/grafana`: secret files and headers. Named for
+    /// the one option it used to be (see `Command::Serve`).
+    pub grafana_hmac_secret_files: Box<GrafanaHmacArgs>,
     /// Let unauthenticated deliveries in on a non-loopback address.
     pub allow_unauthenticated: bool,
     /// How long an approval by the API stays valid unless its request says.
@@ -82,14 +84,17 @@ fn authenticators(args: &ServeArgs) -> Result<[Authenticator; 3], String> {
         SignatureScheme::runbook(),
         secrets(&args.hmac_secret_files)?,
     ));
-    let grafana_secrets = secrets(&args.grafana_hmac_secret_files)?;
+    let grafana_secrets = secrets(&args.grafana_hmac_secret_files.secret_files)?;
     let grafana = if grafana_secrets.is_empty() {
         credentials()
     } else {
-        credentials().with_signature(SignatureVerifier::new(
-            SignatureScheme::grafana(None, Some("X-Grafana-Alerting-Timestamp")),
-            grafana_secrets,
-        ))
+        let scheme = grafana_scheme(&args.grafana_hmac_secret_files)?;
+        if scheme.timestamp_header.is_none() {
+            eprintln!(
+                "warning: --grafana-timestamp-header none: Grafana signs the body alone, so there is no replay window: a copy of a group's latest delivery is ignored as a duplicate, an older delivery is accepted again"
+            );
+        }
+        credentials().with_signature(SignatureVerifier::new(scheme, grafana_secrets))
     };
     let generic = if args.hmac_secret_files.is_empty() {
         Authenticator::open()
@@ -97,6 +102,46 @@ fn authenticators(args: &ServeArgs) -> Result<[Authenticator; 3], String> {
         generic
     };
     Ok([credentials(), grafana, generic])
+}
+
+/// Grafana's scheme from `--grafana-signature-header` and `--grafana-timestamp-header`
+/// (`none`: the body alone is signed), as the contact point's `hmacConfig.header` and
+/// `hmacConfig.timestampHeader` name them.
+fn grafana_scheme(args: &GrafanaHmacArgs) -> Result<SignatureScheme, String> {
+    let signature = header_name("--grafana-signature-header", &args.signature_header)?;
+    let timestamp = if args.timestamp_header.eq_ignore_ascii_case("none") {
+        None
+    } else {
+        Some(header_name(
+            "--grafana-timestamp-header",
+            &args.timestamp_header,
+        )?)
+    };
+    if let Some(t) = timestamp.filter(|t| t.eq_ignore_ascii_case(signature)) {
+        return Err(format!(
+            "--grafana-signature-header and --grafana-timestamp-header both name `{t}`: Grafana sends the signature and the time in two headers"
+        ));
+    }
+    Ok(SignatureScheme::grafana(Some(signature), timestamp))
+}
+
+/// `name` if it can be a request header that carries a signature or a time.
+fn header_name<'a>(flag: &str, name: &'a str) -> Result<&'a str, String> {
+    if name.is_empty() {
+        return Err(format!("{flag}: give a header name"));
+    }
+    if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!(
+            "{flag} `{name}`: not a header name (letters, digits and `-`, no space or `:`)"
+        ));
+    }
+    // The credentials of `--token-file` and basic auth travel there.
+    if name.eq_ignore_ascii_case("authorization") {
+        return Err(format!(
+            "{flag} `{name}`: `Authorization` carries the token or basic credentials; name another header"
+        ));
+    }
+    Ok(name)
 }
 
 /// The runbooks to serve: what compiles, with a warning for what does not; `None` when
@@ -315,4 +360,59 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
             _ = int.recv() => {}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(signature: &str, timestamp: &str) -> GrafanaHmacArgs {
+        GrafanaHmacArgs {
+            secret_files: Vec::new(),
+            signature_header: signature.into(),
+            timestamp_header: timestamp.into(),
+        }
+    }
+
+    #[test]
+    fn grafana_scheme_follows_the_contact_points_hmac_config() {
+        // The CLI's defaults: Grafana's default signature header, our usual timestamp header.
+        let scheme = grafana_scheme(&args(
+            SignatureScheme::GRAFANA_SIGNATURE_HEADER,
+            SignatureScheme::GRAFANA_TIMESTAMP_HEADER,
+        ))
+        .unwrap();
+        assert_eq!(
+            scheme,
+            SignatureScheme::grafana(None, Some("X-Grafana-Alerting-Timestamp"))
+        );
+        // `timestampHeader` left empty in Grafana: the body alone.
+        for none in ["none", "NONE"] {
+            let scheme = grafana_scheme(&args("X-Hook-Signature", none)).unwrap();
+            assert_eq!(scheme.signature_header, "X-Hook-Signature");
+            assert_eq!(scheme.timestamp_header, None, "{none}");
+        }
+        let scheme = grafana_scheme(&args("X-Sig", "X-Time")).unwrap();
+        assert_eq!(scheme.timestamp_header.as_deref(), Some("X-Time"));
+    }
+
+    #[test]
+    fn bad_header_names_say_which_option() {
+        let err = |s: &str, t: &str| grafana_scheme(&args(s, t)).unwrap_err();
+        assert_eq!(
+            err("", "none"),
+            "--grafana-signature-header: give a header name"
+        );
+        assert_eq!(
+            err("X-Sig", ""),
+            "--grafana-timestamp-header: give a header name"
+        );
+        assert!(
+            err("X-Sig", "X Time").starts_with("--grafana-timestamp-header `X Time`: not a header")
+        );
+        assert!(err("X-Sig\n", "none").contains("not a header name"));
+        assert!(err("Authorization", "none").contains("carries the token"));
+        assert!(err("X-Sig", "AUTHORIZATION").contains("carries the token"));
+        assert!(err("X-Sig", "x-SIG").contains("both name `x-SIG`"));
+    }
 }

@@ -1,5 +1,5 @@
 //! Who may post to a webhook endpoint: bearer tokens and basic auth credentials read from
-//! files, and HMAC-SHA256 signatures over `timestamp.body` for senders that sign.
+//! files, and HMAC-SHA256 signatures over the body (and a timestamp) for senders that sign.
 //!
 //! What the senders send:
 //! - Alertmanager's `http_config.authorization` (`type: Bearer`, `credentials_file`) sends
@@ -7,9 +7,11 @@
 //!   sends `Authorization: Basic base64(user:password)`. Both read the file and trim
 //!   whitespace, as [`read_secret_file`] does.
 //! - Grafana's webhook contact point signs when `hmacConfig.secret` is set: hex HMAC-SHA256 in
-//!   `hmacConfig.header` (default `X-Grafana-Alert-Signature`) over `timestamp:body` when
+//!   `hmacConfig.header` (default `X-Grafana-Alert-Signature`; the `X-Grafana-Alerting-Signature`
+//!   in Grafana's form is a placeholder, never sent) over `timestamp:body` when
 //!   `hmacConfig.timestampHeader` is set (the unix seconds are sent in that header), else over
-//!   the body alone (no replay window then). See [`SignatureScheme::grafana`].
+//!   the body alone (no replay window then). See [`SignatureScheme::grafana`]; this is
+//!   `HMACRoundTripper.sign` in grafana/alerting's `http/hmac.go`.
 //! - Generic senders sign [`SignatureScheme::runbook`]: `X-Runbook-Timestamp: <unix seconds>`
 //!   and `X-Runbook-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
 //!
@@ -169,9 +171,13 @@ pub enum AuthError {
     /// No `Authorization` header, an unknown scheme, or credentials that match none configured.
     #[error("unauthorized")]
     Unauthorized,
-    /// The signature header, or the timestamp header the scheme requires, is absent.
+    /// The signature header is absent.
     #[error("missing signature")]
     MissingSignature,
+    /// The scheme signs a timestamp and its header is absent: the usual sign of a sender that
+    /// signs the body alone (Grafana without `hmacConfig.timestampHeader`).
+    #[error("missing timestamp")]
+    MissingTimestamp,
     /// The signature matches no configured secret (or is not `<prefix><64 hex digits>`).
     #[error("bad signature")]
     BadSignature,
@@ -190,6 +196,7 @@ impl AuthError {
         match self {
             Self::Unauthorized => "unauthorized",
             Self::MissingSignature => "missing-signature",
+            Self::MissingTimestamp => "missing-timestamp",
             Self::BadSignature => "bad-signature",
             Self::InvalidTimestamp => "invalid-timestamp",
             Self::StaleTimestamp => "stale-timestamp",
@@ -313,8 +320,9 @@ impl SignatureVerifier {
     /// secret did.
     ///
     /// # Errors
-    /// [`AuthError::MissingSignature`], [`AuthError::InvalidTimestamp`],
-    /// [`AuthError::StaleTimestamp`] or [`AuthError::BadSignature`].
+    /// [`AuthError::MissingSignature`], [`AuthError::MissingTimestamp`],
+    /// [`AuthError::InvalidTimestamp`], [`AuthError::StaleTimestamp`] or
+    /// [`AuthError::BadSignature`].
     pub fn verify<H: Headers + ?Sized>(
         &self,
         headers: &H,
@@ -327,7 +335,7 @@ impl SignatureVerifier {
         let timestamp = match &self.scheme.timestamp_header {
             None => None,
             Some(name) => {
-                let text = headers.header(name).ok_or(AuthError::MissingSignature)?;
+                let text = headers.header(name).ok_or(AuthError::MissingTimestamp)?;
                 let ts: i64 = text.parse().map_err(|_| AuthError::InvalidTimestamp)?;
                 if now.abs_diff(ts) > self.window_secs {
                     return Err(AuthError::StaleTimestamp);
@@ -614,6 +622,39 @@ mod tests {
         );
     }
 
+    /// The headers are Grafana's `hmacConfig.header` and `timestampHeader`, whatever they are
+    /// named; without a timestamp header the body alone is what is signed.
+    #[test]
+    fn grafana_headers_as_configured() {
+        let custom = SignatureScheme::grafana(Some("X-Hook-Sig"), None);
+        let v = SignatureVerifier::new(custom.clone(), [secret("g")]);
+        let h = signed(&custom, "g", NOW, BODY);
+        assert_eq!(h, headers(&[("X-Hook-Sig", &h[0].1)]), "no timestamp sent");
+        assert_eq!(v.verify(&h[..], BODY, NOW), Ok(None));
+        // Any time later: a body-only signature has no window.
+        assert_eq!(v.verify(&h[..], BODY, NOW + 86_400), Ok(None));
+        let mut body = BODY.to_vec();
+        body[3] ^= 0x01;
+        assert_eq!(v.verify(&h[..], &body, NOW), Err(AuthError::BadSignature));
+        // The same signature in Grafana's default header is not looked at.
+        let default = headers(&[(SignatureScheme::GRAFANA_SIGNATURE_HEADER, &h[0].1)]);
+        assert_eq!(
+            v.verify(&default[..], BODY, NOW),
+            Err(AuthError::MissingSignature)
+        );
+        // A sender that signs `timestamp:body` does not pass a body-only verifier.
+        let with_ts = SignatureScheme::grafana(Some("X-Hook-Sig"), Some("X-Hook-Time"));
+        let h = signed(&with_ts, "g", NOW, BODY);
+        assert_eq!(v.verify(&h[..], BODY, NOW), Err(AuthError::BadSignature));
+        // And the other way round: a body-only sender, to a verifier that wants the time.
+        let v = SignatureVerifier::new(with_ts, [secret("g")]);
+        let h = signed(&custom, "g", NOW, BODY);
+        assert_eq!(
+            v.verify(&h[..], BODY, NOW),
+            Err(AuthError::MissingTimestamp)
+        );
+    }
+
     #[test]
     fn valid_signature_passes_and_returns_the_timestamp() {
         let h = signed(&SignatureScheme::runbook(), "s3cret", NOW, BODY);
@@ -711,7 +752,7 @@ mod tests {
         let h = signed(&SignatureScheme::runbook(), "k", NOW, BODY);
         assert_eq!(
             v.verify(&h[..1], BODY, NOW),
-            Err(AuthError::MissingSignature),
+            Err(AuthError::MissingTimestamp),
             "no timestamp"
         );
         assert_eq!(
@@ -859,6 +900,7 @@ mod tests {
         let all = [
             AuthError::Unauthorized,
             AuthError::MissingSignature,
+            AuthError::MissingTimestamp,
             AuthError::BadSignature,
             AuthError::InvalidTimestamp,
             AuthError::StaleTimestamp,
@@ -869,12 +911,14 @@ mod tests {
             [
                 "unauthorized",
                 "missing signature",
+                "missing timestamp",
                 "bad signature",
                 "invalid timestamp",
                 "stale timestamp"
             ]
         );
         assert_eq!(AuthError::StaleTimestamp.code(), "stale-timestamp");
+        assert_eq!(AuthError::MissingTimestamp.code(), "missing-timestamp");
         assert_eq!(format!("{:?}", secret("hunter2")), "Secret(***)");
     }
 
