@@ -23,6 +23,7 @@ fn info(runbook: &str) -> RunInfo {
         host: "web1".to_owned(),
         user: "ops".to_owned(),
         mode: "real".to_owned(),
+        origin: None,
     }
 }
 
@@ -597,4 +598,62 @@ fn approvals_are_chained_and_those_of_an_older_file_are_adopted() {
     let store = AuditStore::open(&path).unwrap();
     let report = store.verify().unwrap();
     assert!(report.is_ok(), "{report:?}");
+}
+
+#[test]
+fn a_server_run_records_its_key_alert_and_delivery_in_its_first_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO alerts (received_at, source, group_key, dedup_key, runbook, payload) \
+         VALUES ('2025-01-01T00:00:00.000Z', 'alertmanager', 'g', 'd', 'rb', '{}')",
+        [],
+    )
+    .unwrap();
+    let delivery = conn.last_insert_rowid();
+    let alert = json!({"labels": {"alertname": "X"}, "fingerprint": "f1"});
+    let run = store
+        .begin_run(&RunInfo {
+            origin: Some(runbook::exec::Origin {
+                key: "f1".into(),
+                alert: Some(alert.clone()),
+                delivery: Some(delivery),
+            }),
+            ..info("rb")
+        })
+        .unwrap();
+    // While the run is still going: the delivery names it (a restart will not run it again)
+    // and its context is there for an approval.
+    let marked: Option<String> = conn
+        .query_row("SELECT run_id FROM alerts WHERE id = ?1", [delivery], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(marked.as_deref(), Some(run.as_str()));
+    let (key, recorded) = store.run_context(&run).unwrap().expect("a context row");
+    assert_eq!(key, "f1");
+    assert_eq!(recorded, Some(alert));
+    // A delivery that has its run already keeps it.
+    let other = store
+        .begin_run(&RunInfo {
+            origin: Some(runbook::exec::Origin {
+                key: "f1".into(),
+                alert: None,
+                delivery: Some(delivery),
+            }),
+            ..info("rb")
+        })
+        .unwrap();
+    let still: String = conn
+        .query_row("SELECT run_id FROM alerts WHERE id = ?1", [delivery], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(still, run);
+    assert_eq!(store.run_context(&other).unwrap().unwrap().1, None);
+    // A run with no origin has no context.
+    let cli = store.begin_run(&info("rb")).unwrap();
+    assert!(store.run_context(&cli).unwrap().is_none());
 }

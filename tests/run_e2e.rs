@@ -317,6 +317,7 @@ fn a_second_concurrent_run_of_the_same_runbook_is_refused() {
         host: "test".into(),
         user: "test".into(),
         mode: "real".into(),
+        origin: None,
     };
     let holder = store.begin_run(&info).unwrap();
     assert!(store.lock("e2e", &holder).unwrap());

@@ -551,6 +551,19 @@ impl AuditStore {
             ],
         )?;
         chain::append(&tx, "runs", &id, "insert")?;
+        if let Some(o) = &info.origin {
+            tx.execute(
+                "INSERT OR REPLACE INTO run_context (run_id, key, alert) VALUES (?1, ?2, ?3)",
+                params![id, o.key, o.alert.as_ref().map(|a| self.redacted_json(a))],
+            )?;
+            if let Some(delivery) = o.delivery {
+                // The delivery has its run: a restart will not start it again.
+                tx.execute(
+                    "UPDATE alerts SET run_id = ?1 WHERE id = ?2 AND run_id IS NULL",
+                    params![id, delivery],
+                )?;
+            }
+        }
         tx.commit()?;
         Ok(id)
     }
@@ -1064,6 +1077,19 @@ fn new_run_id(now: DateTime<Utc>) -> String {
 /// The start time of a process (`/proc/PID/stat` field 22, clock ticks since boot), which
 /// tells a live owner from a new process that reused its pid. `None` off Linux.
 fn proc_start_time(pid: u32) -> Option<i64> {
+    if pid == std::process::id() {
+        return own_start_time();
+    }
+    read_start_time(pid)
+}
+
+/// This process's start time, read once: a server begins hundreds of runs a second.
+fn own_start_time() -> Option<i64> {
+    static OWN: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    *OWN.get_or_init(|| read_start_time(std::process::id()))
+}
+
+fn read_start_time(pid: u32) -> Option<i64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: split after the last `)`.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -1077,6 +1103,13 @@ fn process_alive(pid: i64, start: Option<i64>) -> bool {
     };
     if pid32 <= 0 {
         return false;
+    }
+    // This process's own rows (a server's runs in progress): alive, without reading /proc.
+    if u32::try_from(pid32).is_ok_and(|p| p == std::process::id())
+        && start.is_some()
+        && start == own_start_time()
+    {
+        return true;
     }
     if Path::new("/proc/self/stat").exists() {
         let Ok(proc_stat) = std::fs::read_to_string(format!("/proc/{pid32}/stat")) else {
@@ -1358,23 +1391,6 @@ impl AuditStore {
             chain::append(&tx, "approvals", &id.to_string(), "update")?;
         }
         tx.commit()?;
-        Ok(())
-    }
-
-    /// Remember the key (alert fingerprint, `schedule`) and `alert` context of a server run.
-    ///
-    /// # Errors
-    /// When `SQLite` fails.
-    pub fn set_run_context(
-        &self,
-        run_id: &str,
-        key: &str,
-        alert: Option<&Value>,
-    ) -> Result<(), AuditError> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO run_context (run_id, key, alert) VALUES (?1, ?2, ?3)",
-            params![run_id, key, alert.map(|a| self.redacted_json(a))],
-        )?;
         Ok(())
     }
 

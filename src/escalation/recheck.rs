@@ -267,9 +267,12 @@ async fn run_checks(
             .get(&p.name)
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
     }));
+    // Like the run it rechecks: a later look at this run finds its alert and key.
+    let (key, alert) = context.unzip();
     let opts = Options {
         trigger: TRIGGER.into(),
-        alert: context.as_ref().and_then(|(_, alert)| alert.clone()),
+        alert: alert.flatten(),
+        key,
         ladder: policy.ladder_levels(rb),
         ..Options::default()
     };
@@ -279,10 +282,6 @@ async fn run_checks(
     exec.reporter(Box::new(findings.clone()));
     let result = exec.run().await.map_err(|e| e.to_string());
     drop(exec);
-    if let (Ok(run), Some((key, alert))) = (&result, &context) {
-        // Like the run it rechecks: a later look at this run finds its alert and key.
-        let _ = store.set_run_context(&run.run_id, key, alert.as_ref());
-    }
     let seen = std::mem::take(&mut *findings.0.lock().unwrap_or_else(PoisonError::into_inner));
     (result, seen)
 }

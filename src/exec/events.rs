@@ -120,6 +120,23 @@ pub struct RunInfo {
     pub user: String,
     /// `real` or `dry_run`.
     pub mode: String,
+    /// What a server run is for, recorded in the run's own transaction.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
+}
+
+/// What a run started by `serve` is for: its key (the alert's fingerprint, `schedule`, ...),
+/// the alert, and the delivery it answers. Written with the run's row in one transaction, so
+/// a delivery is marked as having its run exactly when the run exists (a restart re-queues
+/// only deliveries with no run) and an approval can re-run the run with the same context.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// One run at a time per runbook and key.
+    pub key: String,
+    /// The `alert` context.
+    pub alert: Option<Value>,
+    /// The `alerts` row that started the run, if one did.
+    pub delivery: Option<i64>,
 }
 
 /// Where a [`RevertRow`] stands.

@@ -24,8 +24,8 @@ use serde_json::{Map, Value, json};
 
 use crate::actions::{self, ActionContext, ActionOutcome, NotifyTarget};
 use crate::exec::events::{
-    Ledger, LedgerError, NewRevert, Outcome, Reporter, RevertState, RunEvent, RunInfo, StepKind,
-    StepRecord, StepStatus,
+    Ledger, LedgerError, NewRevert, Origin, Outcome, Reporter, RevertState, RunEvent, RunInfo,
+    StepKind, StepRecord, StepStatus,
 };
 use crate::host::{Host, HostMode};
 use crate::probes::{PositionStore, ProbeContext, ProbeOutcome, TailPosition};
@@ -65,6 +65,11 @@ pub struct Options {
     /// Mutating actions a person approved beforehand (`runbook approve`, `POST
     /// /api/runs/ID/approve`): they run without `yes` or a prompt; the others are still gated.
     pub approved: HashSet<String>,
+    /// A server run's key (the alert's fingerprint, `schedule`, ...): recorded with the run's
+    /// row, with `alert` and `delivery` ([`Origin`]).
+    pub key: Option<String>,
+    /// The `alerts` row (a webhook delivery) this run answers.
+    pub delivery: Option<i64>,
 }
 
 impl Default for Options {
@@ -79,6 +84,8 @@ impl Default for Options {
             ladder: Vec::new(),
             lock_wait: Duration::from_secs(10),
             approved: HashSet::new(),
+            key: None,
+            delivery: None,
         }
     }
 }
@@ -437,6 +444,11 @@ impl<'a> Executor<'a> {
                 HostMode::Real => "real".into(),
                 HostMode::DryRun => "dry_run".into(),
             },
+            origin: self.opts.key.clone().map(|key| Origin {
+                key,
+                alert: self.opts.alert.clone(),
+                delivery: self.opts.delivery,
+            }),
         };
         self.run_id = self.ledger.begin_run(&info)?;
         // The per-runbook lock keeps two runs from changing the host at once. A run that

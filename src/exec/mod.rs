@@ -6,8 +6,8 @@ mod executor;
 mod memory_ledger;
 
 pub use events::{
-    Ledger, LedgerError, NewRevert, Outcome, Reporter, RevertRow, RevertState, RunEvent, RunInfo,
-    StepKind, StepRecord, StepStatus,
+    Ledger, LedgerError, NewRevert, Origin, Outcome, Reporter, RevertRow, RevertState, RunEvent,
+    RunInfo, StepKind, StepRecord, StepStatus,
 };
 pub use executor::{
     Approver, ExecError, Executor, Options, REDACTED, RevertResult, RunResult, redact, status_name,

@@ -966,6 +966,10 @@ fn job_options(app: &App, rb: &Runbook, job: &Job) -> Options {
         interactive: false,
         trigger: job.trigger.into(),
         alert: job.alert.clone(),
+        // What an approval of one of this run's actions needs to run it again; the delivery
+        // marked as having had its run — both in the run's first transaction.
+        key: Some(job.key.clone()),
+        delivery: (job.delivery > 0).then_some(job.delivery),
         channels: crate::actions::NotifyTarget::from_policy(policy),
         ladder: policy.map(|p| p.ladder_levels(rb)).unwrap_or_default(),
         // Jobs of one runbook that may change the host are run one after another by the
@@ -996,8 +1000,6 @@ fn run_job(app: &App, on: &Worker, job: &Job, rb: &Runbook, opts: Options) -> St
     let Ok(result) = rt.block_on(exec.run()) else {
         return "fault".into();
     };
-    // What an approval of one of this run's actions needs to run it again.
-    let _ = store.set_run_context(&result.run_id, &job.key, job.alert.as_ref());
     if let Some(id) = job.approval {
         let _ = store.approval_rerun(id, &result.run_id);
     }
@@ -1013,14 +1015,6 @@ fn run_job(app: &App, on: &Worker, job: &Job, rb: &Runbook, opts: Options) -> St
             chrono::Utc::now(),
             &on.notifier,
         ));
-    }
-    if job.delivery > 0 {
-        // The delivery has had its run: a restart will not start it again.
-        let conn = lock(&app.deliveries);
-        let _ = conn.execute(
-            "UPDATE alerts SET run_id = ?1 WHERE id = ?2 AND run_id IS NULL",
-            params![result.run_id, job.delivery],
-        );
     }
     serde_json::to_value(result.outcome)
         .ok()
