@@ -568,3 +568,96 @@ fn on_a_terminal_the_run_shows_live_progress_and_the_same_step_lines() {
     let (_, plain) = case.run(&[]);
     assert!(!plain.contains('\u{1b}'), "{plain:?}");
 }
+
+/// Step rows are held back only while the run computes: the rows of a wave of checks are in
+/// the audit file before the run waits on the next wave's probe.
+#[test]
+fn the_rows_of_a_wave_are_written_before_the_next_wave_waits_on_its_probe() {
+    use std::io::{Read, Write};
+    // A loopback server that answers after 3 s: the second wave's probe waits on it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rb = dir.path().join("runbooks");
+    std::fs::create_dir(&rb).unwrap();
+    std::fs::write(
+        rb.join("waves.yaml"),
+        format!(
+            r#"runbook: waves
+title: Two waves
+severity: P3
+checks:
+  - id: first
+    probe: file
+    with: {{ path: "{}" }}
+    expect: "exists"
+  - id: second
+    probe: http
+    after: [first]
+    with: {{ url: "http://{addr}/slow" }}
+    timeout: 10s
+    expect: "status == 200"
+"#,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("audit.db");
+    let mut child = Command::new(get_cargo_bin("runbook"))
+        .current_dir(dir.path())
+        .args(["--runbooks", "runbooks", "--db"])
+        .arg(&db)
+        .args(["run", "waves"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = None;
+    for _ in 0..250 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if let Ok(conn) = rusqlite::Connection::open(&db) {
+            let rows: Vec<(String, Option<String>)> = conn
+                .prepare(
+                    "SELECT s.step_id, r.finished_at FROM steps s JOIN runs r ON r.id = s.run_id \
+                     ORDER BY s.seq",
+                )
+                .and_then(|mut st| {
+                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap_or_default();
+            if !rows.is_empty() {
+                seen = Some(rows);
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(
+        seen,
+        Some(vec![("first".to_owned(), None)]),
+        "while the second wave waited, the first wave's row was written and the run not ended"
+    );
+    assert_eq!(status.code(), Some(0));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let ids: Vec<String> = conn
+        .prepare("SELECT step_id FROM steps ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, ["first", "second"]);
+}

@@ -444,6 +444,23 @@ impl AuditStore {
         inputs: &Value,
     ) -> Result<i64, AuditError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = self.insert_step_in(&tx, run_id, kind, step_id, state, step, inputs)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Insert a step row (next `seq` of the run) and its chain entry in `tx`.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_step_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        run_id: &str,
+        kind: &str,
+        step_id: &str,
+        state: &str,
+        step: Option<&StepRecord>,
+        inputs: &Value,
+    ) -> Result<i64, AuditError> {
         let seq: i64 = tx.query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?1",
             [run_id],
@@ -469,9 +486,33 @@ impl AuditStore {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        chain::append(&tx, "steps", &id.to_string(), "insert")?;
-        tx.commit()?;
+        chain::append(tx, "steps", &id.to_string(), "insert")?;
         Ok(id)
+    }
+
+    /// Finished steps that are not actions' intents, in order, in one transaction.
+    fn insert_steps(&self, run_id: &str, steps: &[StepRecord]) -> Result<(), AuditError> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for s in steps {
+            self.insert_done(&tx, run_id, s)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A finished step that is not an action's intent, in `tx`.
+    fn insert_done(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        run_id: &str,
+        step: &StepRecord,
+    ) -> Result<i64, AuditError> {
+        let kind = enum_name(&step.kind);
+        self.insert_step_in(tx, run_id, &kind, &step.id, "done", Some(step), &step.inputs)
     }
 
     fn complete_intent(
@@ -568,10 +609,20 @@ impl AuditStore {
         Ok(id)
     }
 
-    fn finish(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), AuditError> {
+    /// The steps held back by the executor, then the end of the run: one durable transaction.
+    fn finish(
+        &self,
+        run_id: &str,
+        steps: &[StepRecord],
+        outcome: Outcome,
+        exit_code: u8,
+    ) -> Result<(), AuditError> {
         let conn = self.conn();
         self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for s in steps {
+                self.insert_done(&tx, run_id, s)?;
+            }
             let changed = tx.execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3, exit_code = ?4 WHERE id = ?1",
                 params![run_id, now_rfc3339(), enum_name(&outcome), exit_code],
@@ -911,21 +962,26 @@ impl Ledger for AuditStore {
     ) -> Result<(), LedgerError> {
         ledger(match intent {
             Some(i) => self.complete_intent(run_id, i, step),
-            None => self
-                .insert_step(
-                    run_id,
-                    &enum_name(&step.kind),
-                    &step.id,
-                    "done",
-                    Some(step),
-                    &step.inputs,
-                )
-                .map(|_| ()),
+            None => self.insert_steps(run_id, std::slice::from_ref(step)),
         })
     }
 
+    fn record_steps(&self, run_id: &str, steps: &[StepRecord]) -> Result<(), LedgerError> {
+        ledger(self.insert_steps(run_id, steps))
+    }
+
     fn finish_run(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), LedgerError> {
-        ledger(self.finish(run_id, outcome, exit_code))
+        ledger(self.finish(run_id, &[], outcome, exit_code))
+    }
+
+    fn finish_run_with(
+        &self,
+        run_id: &str,
+        steps: &[StepRecord],
+        outcome: Outcome,
+        exit_code: u8,
+    ) -> Result<(), LedgerError> {
+        ledger(self.finish(run_id, steps, outcome, exit_code))
     }
 
     fn add_revert(&self, revert: &NewRevert) -> Result<i64, LedgerError> {

@@ -320,11 +320,38 @@ pub trait Ledger: Send + Sync {
         step: &StepRecord,
     ) -> Result<(), LedgerError>;
 
+    /// Record finished steps that are not actions, in order, as one write. The executor holds
+    /// such rows back (a symptom, a cause, the checks of a wave) until it is about to wait on
+    /// the outside world — the next wave of probes, an action, a verification — or ends the
+    /// run: no row waits on I/O, and a run writes a few transactions, not one per step.
+    ///
+    /// # Errors
+    /// When the rows cannot be written.
+    fn record_steps(&self, run_id: &str, steps: &[StepRecord]) -> Result<(), LedgerError> {
+        steps.iter().try_for_each(|s| self.record(run_id, None, s))
+    }
+
     /// Record the end of a run.
     ///
     /// # Errors
     /// When the row cannot be written.
     fn finish_run(&self, run_id: &str, outcome: Outcome, exit_code: u8) -> Result<(), LedgerError>;
+
+    /// Record the steps held back ([`Ledger::record_steps`]) and the end of the run (one
+    /// durable write where the ledger can).
+    ///
+    /// # Errors
+    /// When the rows cannot be written.
+    fn finish_run_with(
+        &self,
+        run_id: &str,
+        steps: &[StepRecord],
+        outcome: Outcome,
+        exit_code: u8,
+    ) -> Result<(), LedgerError> {
+        self.record_steps(run_id, steps)?;
+        self.finish_run(run_id, outcome, exit_code)
+    }
 
     /// Record a pending revert of a temporary change; returns its id.
     ///

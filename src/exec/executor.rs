@@ -258,6 +258,9 @@ pub struct Executor<'a> {
     symptoms: Map<String, Value>,
     /// Statuses of the actions of a revert run.
     reverted: Vec<(String, StepStatus)>,
+    /// Finished steps not yet written: written together before the run next waits on the
+    /// outside world (a wave of probes, an action, a verification) or with its end.
+    held: Vec<StepRecord>,
     /// Saved read positions (`jsonl` with `incremental`); read-only in a dry run.
     positions: Option<Positions<'a>>,
 }
@@ -354,6 +357,7 @@ impl<'a> Executor<'a> {
             causes,
             symptoms,
             reverted: Vec::new(),
+            held: Vec::new(),
             positions: ledger.positions().map(|p| {
                 if host.mode() == HostMode::DryRun {
                     Positions::ReadOnly(p)
@@ -400,8 +404,24 @@ impl<'a> Executor<'a> {
             redact(&mut v, &self.secrets);
             v.as_str().unwrap_or_default().clone_into(d);
         }
-        self.ledger.record(&self.run_id, intent, &step)?;
-        self.emit(&RunEvent::StepFinished(step));
+        if let Some(intent) = intent {
+            self.write_held()?;
+            self.ledger.record(&self.run_id, Some(intent), &step)?;
+            self.emit(&RunEvent::StepFinished(step));
+        } else {
+            self.emit(&RunEvent::StepFinished(step.clone()));
+            self.held.push(step);
+        }
+        Ok(())
+    }
+
+    /// Write the steps held back, in order, before the run waits on the outside world or
+    /// writes any other row.
+    fn write_held(&mut self) -> Result<(), ExecError> {
+        if !self.held.is_empty() {
+            self.ledger.record_steps(&self.run_id, &self.held)?;
+            self.held.clear();
+        }
         Ok(())
     }
 
@@ -488,15 +508,21 @@ impl<'a> Executor<'a> {
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
-                let _ = self
-                    .ledger
-                    .finish_run(&self.run_id, Outcome::Fault, crate::exit::FAULT);
+                let held = std::mem::take(&mut self.held);
+                let _ = self.ledger.finish_run_with(
+                    &self.run_id,
+                    &held,
+                    Outcome::Fault,
+                    crate::exit::FAULT,
+                );
                 return Err(e);
             }
         };
         unlock?;
         let exit_code = outcome.exit_code();
-        self.ledger.finish_run(&self.run_id, outcome, exit_code)?;
+        let held = std::mem::take(&mut self.held);
+        self.ledger
+            .finish_run_with(&self.run_id, &held, outcome, exit_code)?;
         self.emit(&RunEvent::RunFinished {
             run_id: self.run_id.clone(),
             outcome,
@@ -529,7 +555,12 @@ impl<'a> Executor<'a> {
 
     /// Record a pending revert for a temporary change that just succeeded; returns its id and
     /// due time.
-    fn record_revert(&self, action: &Action, after: Duration) -> Result<(i64, String), ExecError> {
+    fn record_revert(
+        &mut self,
+        action: &Action,
+        after: Duration,
+    ) -> Result<(i64, String), ExecError> {
+        self.write_held()?;
         let now = chrono::Utc::now();
         // An absurd `revert_after` means "never", not a panic; and a four-digit year, so
         // that the text order of `due_at` stays the time order.
@@ -563,6 +594,7 @@ impl<'a> Executor<'a> {
         // 1. checks, wave by wave.
         let mut any_failed = false;
         for wave in crate::plan::waves(&rb.checks) {
+            self.write_held()?;
             let ctx = self.context(false);
             let rctx = self.context(true);
             for c in &wave {
@@ -773,6 +805,7 @@ impl<'a> Executor<'a> {
                     if let Some(id) = reverts.get(a.id.as_str())
                         && undone
                     {
+                        self.write_held()?;
                         self.ledger.settle_revert(
                             *id,
                             RevertState::Cancelled,
@@ -835,6 +868,7 @@ impl<'a> Executor<'a> {
             let Some(check) = self.rb.check(id) else {
                 continue;
             };
+            self.write_held()?;
             self.emit(&RunEvent::StepStarted {
                 kind: StepKind::Verify,
                 id: id.clone(),
@@ -856,6 +890,7 @@ impl<'a> Executor<'a> {
         action: &Action,
         kind: StepKind,
     ) -> Result<(StepStatus, bool), ExecError> {
+        self.write_held()?;
         self.emit(&RunEvent::StepStarted {
             kind,
             id: action.id.clone(),
