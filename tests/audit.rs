@@ -138,7 +138,7 @@ fn migrations_set_user_version_on_an_empty_file() {
     let v: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 8);
+    assert_eq!(v, 9);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -656,4 +656,176 @@ fn a_server_run_records_its_key_alert_and_delivery_in_its_first_transaction() {
     // A run with no origin has no context.
     let cli = store.begin_run(&info("rb")).unwrap();
     assert!(store.run_context(&cli).unwrap().is_none());
+}
+
+/// A server run with an origin: its `run_context` row holds `alert`.
+fn server_run(store: &AuditStore, alert: &Value) -> String {
+    store
+        .begin_run(&RunInfo {
+            origin: Some(runbook::exec::Origin {
+                key: "f1".into(),
+                alert: Some(alert.clone()),
+                delivery: None,
+            }),
+            ..info("rb")
+        })
+        .unwrap()
+}
+
+fn slot(hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    chrono::Utc
+        .with_ymd_and_hms(2025, 1, 1, hour, 0, 0)
+        .single()
+        .unwrap()
+}
+
+/// The ops of the chain entries of `table`, in order.
+fn chain_ops(conn: &Connection, table: &str) -> Vec<String> {
+    conn.prepare("SELECT op FROM audit_chain WHERE tbl = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([table], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_changed_run_context_alert_is_named_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    let alert = json!({"labels": {"alertname": "DiskFull"}, "fingerprint": "f1"});
+    let run = server_run(&store, &alert);
+    store.finish_run(&run, Outcome::Remediated, 0).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(chain_ops(&conn, "run_context"), ["insert"]);
+    assert!(store.verify().unwrap().is_ok());
+
+    // An approval re-runs with this alert: pointing it at another one is found.
+    conn.execute(
+        "UPDATE run_context SET alert = '{\"fingerprint\":\"f2\"}' WHERE run_id = ?1",
+        [&run],
+    )
+    .unwrap();
+    let altered = store.verify().unwrap().altered.expect("altered row found");
+    assert_eq!(
+        (altered.table.as_str(), altered.id.as_str()),
+        ("run_context", run.as_str())
+    );
+    assert_eq!(altered.reason, "content does not match its hash");
+
+    conn.execute("DELETE FROM run_context WHERE run_id = ?1", [&run])
+        .unwrap();
+    let altered = store.verify().unwrap().altered.expect("deleted row found");
+    assert_eq!(
+        (
+            altered.table.as_str(),
+            altered.id.as_str(),
+            altered.reason.as_str()
+        ),
+        ("run_context", run.as_str(), "deleted")
+    );
+}
+
+#[test]
+fn a_changed_or_deleted_schedule_slot_is_named_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    assert!(store.claim_slot("morning", slot(7), slot(7)).unwrap());
+    assert!(store.claim_slot("morning", slot(8), slot(8)).unwrap());
+    // A slot not after the last one is refused and chains nothing.
+    assert!(!store.claim_slot("morning", slot(7), slot(8)).unwrap());
+    assert!(store.claim_slot("nightly", slot(2), slot(2)).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(
+        chain_ops(&conn, "schedule_slots"),
+        ["insert", "update", "insert"]
+    );
+    assert!(store.verify().unwrap().is_ok());
+
+    // Setting the claimed slot back would run the 08:00 slot again.
+    let claimed: String = conn
+        .query_row(
+            "SELECT slot FROM schedule_slots WHERE runbook = 'morning'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE schedule_slots SET slot = '2025-01-01T07:00:00.000Z' WHERE runbook = 'morning'",
+        [],
+    )
+    .unwrap();
+    let altered = store.verify().unwrap().altered.expect("altered row found");
+    assert_eq!(
+        (altered.table.as_str(), altered.id.as_str()),
+        ("schedule_slots", "morning")
+    );
+    assert_eq!(altered.reason, "content does not match its hash");
+    conn.execute(
+        "UPDATE schedule_slots SET slot = ?1 WHERE runbook = 'morning'",
+        [&claimed],
+    )
+    .unwrap();
+    assert!(store.verify().unwrap().is_ok());
+
+    // Deleting the row would run the next slot even if it was claimed.
+    conn.execute("DELETE FROM schedule_slots WHERE runbook = 'nightly'", [])
+        .unwrap();
+    let altered = store.verify().unwrap().altered.expect("deleted row found");
+    assert_eq!(
+        (
+            altered.table.as_str(),
+            altered.id.as_str(),
+            altered.reason.as_str()
+        ),
+        ("schedule_slots", "nightly", "deleted")
+    );
+}
+
+#[test]
+fn schedule_slots_and_run_context_of_an_older_file_are_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = AuditStore::open(&path).unwrap();
+    let run = store.begin_run(&info("rb")).unwrap();
+    store.finish_run(&run, Outcome::Healthy, 0).unwrap();
+
+    // A file from before version 9: rows written with no chain entry.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO run_context (run_id, key, alert) VALUES (?1, 'f1', '{\"fingerprint\":\"f1\"}')",
+        [&run],
+    )
+    .unwrap();
+    conn.execute_batch(
+        "INSERT INTO schedule_slots (runbook, slot, claimed_at) VALUES
+             ('morning', '2025-01-01T08:00:00.000Z', '2025-01-01T08:00:00.012Z'),
+             ('nightly', '2025-01-01T02:00:00.000Z', '2025-01-01T02:00:00.034Z');",
+    )
+    .unwrap();
+    let altered = store.verify().unwrap().altered.expect("unchained rows");
+    assert_eq!(
+        (altered.table.as_str(), altered.id.as_str()),
+        ("schedule_slots", "morning")
+    );
+    assert!(altered.reason.contains("not in the chain"), "{altered:?}");
+    drop(store);
+    conn.pragma_update(None, "user_version", 8).unwrap();
+
+    let store = AuditStore::open(&path).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(chain_ops(&conn, "schedule_slots"), ["adopt", "adopt"]);
+    assert_eq!(chain_ops(&conn, "run_context"), ["adopt"]);
+    // Adopted rows are protected from then on.
+    conn.execute("UPDATE run_context SET key = 'f2'", [])
+        .unwrap();
+    let altered = store.verify().unwrap().altered.expect("altered row found");
+    assert_eq!(
+        (altered.table.as_str(), altered.id.as_str()),
+        ("run_context", run.as_str())
+    );
 }

@@ -1,5 +1,6 @@
-//! The hash chain over `runs`, `steps`, `pending_reverts`, `incidents` and `escalations`
-//! (scheme in the module doc of [`crate::audit`]).
+//! The hash chain over `runs`, `steps`, `pending_reverts`, `incidents`, `escalations`,
+//! `approvals`, `schedule_slots` and `run_context` (scheme in the module doc of
+//! [`crate::audit`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,22 +14,37 @@ use sha2::{Digest, Sha256};
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The chained tables and their id column.
-pub const CHAINED: &[&str] = &[
-    "runs",
-    "steps",
-    "pending_reverts",
-    "incidents",
-    "escalations",
-    "approvals",
+/// The chained tables and the column that keys a row of each: the chain names a row by its
+/// value (`audit_chain.row_id`). Most tables have an `id`; `schedule_slots` holds one row per
+/// runbook and `run_context` one per run.
+pub const CHAINED: &[(&str, &str)] = &[
+    ("runs", "id"),
+    ("steps", "id"),
+    ("pending_reverts", "id"),
+    ("incidents", "id"),
+    ("escalations", "id"),
+    ("approvals", "id"),
+    ("schedule_slots", "runbook"),
+    ("run_context", "run_id"),
 ];
+
+/// The key column of a chained table; an error for any other table, so a table name that
+/// reaches SQL here is always one of [`CHAINED`].
+fn key_column(table: &str) -> rusqlite::Result<&'static str> {
+    CHAINED
+        .iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, key)| *key)
+        .ok_or_else(|| rusqlite::Error::InvalidParameterName(format!("unchained table `{table}`")))
+}
 
 /// The first altered row `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Altered {
     /// One of [`CHAINED`], or `audit_chain`.
     pub table: String,
-    /// The row id (a chain entry's `seq` for `audit_chain`).
+    /// The row's key (its `id`, the `runbook` of a `schedule_slots` row, the `run_id` of a
+    /// `run_context` row; a chain entry's `seq` for `audit_chain`).
     pub id: String,
     /// What is wrong.
     pub reason: String,
@@ -128,23 +144,40 @@ fn id_string(v: &Value) -> String {
     }
 }
 
-/// One row of a chained table, as hashed.
+/// One row of a chained table, found by its key (see [`CHAINED`]), as hashed.
 ///
 /// # Errors
-/// When `SQLite` fails.
+/// When `SQLite` fails or `table` is not chained.
 pub fn load_row(conn: &Connection, table: &str, id: &str) -> rusqlite::Result<Option<Value>> {
-    debug_assert!(CHAINED.contains(&table));
-    let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE id = ?1"))?;
+    let key = key_column(table)?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE {key} = ?1"))?;
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     // `steps.id` is an INTEGER column: its affinity turns the text `id` into a number.
     let mut rows = stmt.query([id])?;
     rows.next()?.map(|r| row_object(r, &names)).transpose()
 }
 
-/// Append the entry for `table`/`id` as it now is. Call inside the transaction that wrote it.
+/// The keys of every row of a chained table, as the chain names them, in insertion order.
 ///
 /// # Errors
-/// When `SQLite` fails or the row does not exist.
+/// When `SQLite` fails or `table` is not chained.
+pub fn keys(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let key = key_column(table)?;
+    let mut stmt = conn.prepare(&format!("SELECT {key} FROM {table} ORDER BY rowid"))?;
+    stmt.query_map([], |r| {
+        Ok(match r.get_ref(0)? {
+            ValueRef::Integer(n) => n.to_string(),
+            v => String::from_utf8_lossy(v.as_bytes().unwrap_or_default()).into_owned(),
+        })
+    })?
+    .collect()
+}
+
+/// Append the entry for `table`/`id` (the row's key) as it now is. Call inside the
+/// transaction that wrote it.
+///
+/// # Errors
+/// When `SQLite` fails, the row does not exist or `table` is not chained.
 pub fn append(conn: &Connection, table: &str, id: &str, op: &str) -> rusqlite::Result<String> {
     let row = load_row(conn, table, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     let prev: String = conn
@@ -255,16 +288,16 @@ pub fn verify(conn: &mut Connection) -> rusqlite::Result<VerifyReport> {
     Ok(report)
 }
 
-/// Every row of the chained tables, keyed by table and id.
+/// Every row of the chained tables, keyed by table and the row's key.
 fn all_rows(conn: &Connection) -> rusqlite::Result<HashMap<(String, String), Value>> {
     let mut rows = HashMap::new();
-    for table in CHAINED {
+    for (table, key) in CHAINED {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
         let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let mut q = stmt.query([])?;
         while let Some(r) = q.next()? {
             let obj = row_object(r, &names)?;
-            let id = id_string(&obj["id"]);
+            let id = id_string(&obj[*key]);
             rows.insert(((*table).to_owned(), id), obj);
         }
     }
@@ -277,17 +310,8 @@ fn unchained(
     conn: &Connection,
     latest: &HashMap<(&str, &str), i64>,
 ) -> rusqlite::Result<Option<Altered>> {
-    for table in CHAINED {
-        let mut stmt = conn.prepare(&format!("SELECT id FROM {table} ORDER BY rowid"))?;
-        let ids: Vec<String> = stmt
-            .query_map([], |r| {
-                Ok(match r.get_ref(0)? {
-                    ValueRef::Integer(n) => n.to_string(),
-                    v => String::from_utf8_lossy(v.as_bytes().unwrap_or_default()).into_owned(),
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        if let Some(id) = ids
+    for (table, _) in CHAINED {
+        if let Some(id) = keys(conn, table)?
             .into_iter()
             .find(|id| !latest.contains_key(&(*table, id.as_str())))
         {

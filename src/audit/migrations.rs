@@ -262,10 +262,17 @@ const MIGRATIONS: &[&str] = &[
     r"
     SELECT 1;
     ",
+    // 9: the claimed schedule slots (they decide whether a scheduled runbook runs) and the
+    // context of server runs (an approved re-run is for its key and alert) join the hash
+    // chain; the rows already there are adopted like the approvals of version 8.
+    r"
+    SELECT 1;
+    ",
 ];
 
-/// The version from which `approvals` is chained.
-const CHAIN_APPROVALS: i64 = 8;
+/// The versions from which tables are chained: the rows a file already has then are chained
+/// as they are (`adopt`) right after that version's migration, in the same transaction.
+const ADOPT: &[(i64, &[&str])] = &[(8, &["approvals"]), (9, &["schedule_slots", "run_context"])];
 
 /// The schema version this build writes.
 #[must_use]
@@ -314,13 +321,11 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
     {
         tx.execute_batch(sql)?;
         let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
-        if version == CHAIN_APPROVALS {
-            let ids: Vec<i64> = tx
-                .prepare("SELECT id FROM approvals ORDER BY id")?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for id in ids {
-                super::chain::append(&tx, "approvals", &id.to_string(), "adopt")?;
+        for (_, tables) in ADOPT.iter().filter(|(v, _)| *v == version) {
+            for table in *tables {
+                for key in super::chain::keys(&tx, table)? {
+                    super::chain::append(&tx, table, &key, "adopt")?;
+                }
             }
         }
         tx.pragma_update(None, "user_version", version)?;

@@ -14,7 +14,7 @@
 //!   by the commits of the moment).
 //! - `migrations`: the schema, as ordered migrations counted by `PRAGMA user_version`.
 //! - `chain`: the hash chain over `runs`, `steps`, `pending_reverts`, `incidents`,
-//!   `escalations` and `approvals`, and its verification.
+//!   `escalations`, `approvals`, `schedule_slots` and `run_context`, and its verification.
 //! - `redact`: [`redact()`], applied to everything before it is written (the executor redacts
 //!   too; this is defence in depth).
 //!
@@ -22,9 +22,12 @@
 //!
 //! The chain is a separate table, `audit_chain(seq, tbl, row_id, op, prev_hash, hash)`, one
 //! global sequence over the chained tables. Each write to a `runs`, `steps`, `pending_reverts`,
-//! `incidents`, `escalations` (these two written by [`crate::escalation`]) or `approvals` row
-//! (insert, or an update such as finishing a run or completing an intent; `adopt` for the
-//! approvals a file had before version 8) appends one entry in the same transaction:
+//! `incidents`, `escalations` (these two written by [`crate::escalation`]), `approvals`,
+//! `schedule_slots` (the slot a schedule claimed) or `run_context` (a server run's key and
+//! alert) row (insert, or an update such as finishing a run or completing an intent; `adopt`
+//! for the approvals a file had before version 8, and its slots and run contexts before
+//! version 9) appends one entry in the same transaction; "id" is the row's key (`runbook`
+//! for `schedule_slots`, `run_id` for `run_context`):
 //!
 //! ```text
 //! hash = hex(sha256(prev_hash_hex || canonical_json({"table", "id", "op", "row": {every column}})))

@@ -593,10 +593,19 @@ impl AuditStore {
         )?;
         chain::append(&tx, "runs", &id, "insert")?;
         if let Some(o) = &info.origin {
+            // The run id is new, so a row it replaces was written outside the store: the
+            // chain records this one as the row's next state (`update`), not as a first one.
+            let replaced: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM run_context WHERE run_id = ?1)",
+                [&id],
+                |r| r.get(0),
+            )?;
             tx.execute(
                 "INSERT OR REPLACE INTO run_context (run_id, key, alert) VALUES (?1, ?2, ?3)",
                 params![id, o.key, o.alert.as_ref().map(|a| self.redacted_json(a))],
             )?;
+            let op = if replaced { "update" } else { "insert" };
+            chain::append(&tx, "run_context", &id, op)?;
             if let Some(delivery) = o.delivery {
                 // The delivery has its run: a restart will not start it again.
                 tx.execute(
@@ -1338,12 +1347,22 @@ impl AuditStore {
         let conn = self.conn();
         self.durably(conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let claimed_before: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM schedule_slots WHERE runbook = ?1)",
+                [runbook],
+                |r| r.get(0),
+            )?;
             let changed = tx.execute(
                 "INSERT INTO schedule_slots (runbook, slot, claimed_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (runbook) DO UPDATE SET slot = excluded.slot, \
                  claimed_at = excluded.claimed_at WHERE schedule_slots.slot < excluded.slot",
                 params![runbook, rfc3339(slot), rfc3339(now)],
             )?;
+            // A refused claim (an equal or later slot was claimed) wrote nothing to chain.
+            if changed > 0 {
+                let op = if claimed_before { "update" } else { "insert" };
+                chain::append(&tx, "schedule_slots", runbook, op)?;
+            }
             tx.commit()?;
             Ok(changed > 0)
         })
