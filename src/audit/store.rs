@@ -512,7 +512,15 @@ impl AuditStore {
         step: &StepRecord,
     ) -> Result<i64, AuditError> {
         let kind = enum_name(&step.kind);
-        self.insert_step_in(tx, run_id, &kind, &step.id, "done", Some(step), &step.inputs)
+        self.insert_step_in(
+            tx,
+            run_id,
+            &kind,
+            &step.id,
+            "done",
+            Some(step),
+            &step.inputs,
+        )
     }
 
     fn complete_intent(
