@@ -193,49 +193,58 @@ fn open(
     run_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Change, AuditError> {
+    store.write(true, |tx| open_in(tx, spec, key, run_id, now))
+}
+
+/// [`open`] in the caller's transaction.
+fn open_in(
+    tx: &WriteTx<'_>,
+    spec: &Spec,
+    key: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Change> {
     let now_s = fmt(now);
-    store.write(true, |tx| {
-        let recheck = match spec.after_action_unresolved {
-            Some(d) if remediated(tx, run_id, &spec.mutating_actions)? => {
-                Some(fmt(plus(now, millis(d))))
-            }
-            _ => None,
-        };
-        if let Some(inc) = find_open(tx, &spec.runbook, key)? {
-            tx.execute(
-                "UPDATE incidents SET last_run_id = ?2, \
-                 recheck_due_at = COALESCE(?3, recheck_due_at), updated_at = ?4 WHERE id = ?1",
-                params![inc.id, run_id, recheck, now_s],
-            )?;
-            tx.chain("incidents", &inc.id.to_string(), "update")?;
-            return Ok(Change::Updated(load(tx, inc.id)?));
+    let recheck = match spec.after_action_unresolved {
+        Some(d) if remediated(tx, run_id, &spec.mutating_actions)? => {
+            Some(fmt(plus(now, millis(d))))
         }
-        let next_due = spec.levels.first().map(|l| fmt(plus(now, l.after_ms)));
+        _ => None,
+    };
+    if let Some(inc) = find_open(tx, &spec.runbook, key)? {
         tx.execute(
-            "INSERT INTO incidents (runbook, dedup_key, severity, ladder, levels, status, \
-             opened_at, escalation_level, next_due_at, response_due_at, resolution_due_at, \
-             after_action_unresolved_ms, recheck_due_at, first_run_id, last_run_id, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, 0, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?6)",
-            params![
-                spec.runbook,
-                key,
-                spec.severity,
-                spec.ladder,
-                serde_json::to_string(&spec.levels).unwrap_or_else(|_| "[]".into()),
-                now_s,
-                next_due,
-                fmt(plus(now, millis(spec.response))),
-                fmt(plus(now, millis(spec.resolution))),
-                spec.after_action_unresolved
-                    .map(|d| i64::try_from(millis(d)).unwrap_or(i64::MAX)),
-                recheck,
-                run_id,
-            ],
+            "UPDATE incidents SET last_run_id = ?2, \
+             recheck_due_at = COALESCE(?3, recheck_due_at), updated_at = ?4 WHERE id = ?1",
+            params![inc.id, run_id, recheck, now_s],
         )?;
-        let id = tx.last_insert_rowid();
-        tx.chain("incidents", &id.to_string(), "insert")?;
-        Ok(Change::Opened(load(tx, id)?))
-    })
+        tx.chain("incidents", &inc.id.to_string(), "update")?;
+        return Ok(Change::Updated(load(tx, inc.id)?));
+    }
+    let next_due = spec.levels.first().map(|l| fmt(plus(now, l.after_ms)));
+    tx.execute(
+        "INSERT INTO incidents (runbook, dedup_key, severity, ladder, levels, status, \
+         opened_at, escalation_level, next_due_at, response_due_at, resolution_due_at, \
+         after_action_unresolved_ms, recheck_due_at, first_run_id, last_run_id, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, 0, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?6)",
+        params![
+            spec.runbook,
+            key,
+            spec.severity,
+            spec.ladder,
+            serde_json::to_string(&spec.levels).unwrap_or_else(|_| "[]".into()),
+            now_s,
+            next_due,
+            fmt(plus(now, millis(spec.response))),
+            fmt(plus(now, millis(spec.resolution))),
+            spec.after_action_unresolved
+                .map(|d| i64::try_from(millis(d)).unwrap_or(i64::MAX)),
+            recheck,
+            run_id,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.chain("incidents", &id.to_string(), "insert")?;
+    Ok(Change::Opened(load(tx, id)?))
 }
 
 /// Whether run `run_id` performed a remediation: one of `mutating` (the runbook's mutating
@@ -490,81 +499,84 @@ fn is_constraint(e: &AuditError) -> bool {
 /// Step 1: under the write lock, take the highest level due by `now` (the ones passed over
 /// are recorded `skipped`) and move the incident past it.
 fn claim(store: &AuditStore, id: i64, now: DateTime<Utc>) -> Result<Option<Claim>, AuditError> {
-    let now_s = fmt(now);
-    let pid = i64::from(std::process::id());
-    let claimed = store.write(true, |tx| {
-        let Some(inc) = find(tx, id)? else {
-            return Ok(None);
-        };
-        if inc.status != IncidentStatus::Open
-            || inc.next_due_at.as_deref().is_none_or(|d| parse(d) > now)
-        {
-            return Ok(None);
-        }
-        let opened = parse(&inc.opened_at);
-        let from = inc.level as usize;
-        let top = inc
-            .levels
-            .iter()
-            .enumerate()
-            .skip(from)
-            .take_while(|(_, l)| plus(opened, l.after_ms) <= now)
-            .map(|(i, _)| i)
-            .last();
-        let Some(top) = top else {
-            return Ok(None);
-        };
-        let mut skipped = Vec::new();
-        let mut escalation_id = 0;
-        for (i, level) in inc.levels.iter().enumerate().take(top + 1).skip(from) {
-            let state = if i == top { "firing" } else { "skipped" };
-            tx.execute(
-                "INSERT INTO escalations (incident_id, level, level_id, level_name, due_at, \
-                 state, claimed_at, claimed_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    id,
-                    i64::try_from(i + 1).unwrap_or(i64::MAX),
-                    level.id,
-                    level.name,
-                    fmt(plus(opened, level.after_ms)),
-                    state,
-                    now_s,
-                    pid
-                ],
-            )?;
-            escalation_id = tx.last_insert_rowid();
-            tx.chain("escalations", &escalation_id.to_string(), "insert")?;
-            if i != top {
-                skipped.push(level.id.clone());
-            }
-        }
-        let next_due = inc
-            .levels
-            .get(top + 1)
-            .map(|l| fmt(plus(opened, l.after_ms)));
-        let position = u32::try_from(top + 1).unwrap_or(u32::MAX);
-        tx.execute(
-            "UPDATE incidents SET escalation_level = ?2, next_due_at = ?3, updated_at = ?4 \
-             WHERE id = ?1",
-            params![id, position, next_due, now_s],
-        )?;
-        tx.chain("incidents", &id.to_string(), "update")?;
-        let level = inc.levels[top].clone();
-        Ok(Some(Claim {
-            due_at: fmt(plus(opened, level.after_ms)),
-            incident: load(tx, id)?,
-            escalation_id,
-            level,
-            position,
-            skipped,
-            recheck_run_id: None,
-        }))
-    });
+    let claimed = store.write(true, |tx| claim_in(tx, id, now));
     match claimed {
         // Another writer inserted the level first: it is theirs to send.
         Err(e) if is_constraint(&e) => Ok(None),
         other => other,
     }
+}
+
+/// [`claim`] in the caller's transaction.
+fn claim_in(tx: &WriteTx<'_>, id: i64, now: DateTime<Utc>) -> rusqlite::Result<Option<Claim>> {
+    let now_s = fmt(now);
+    let pid = i64::from(std::process::id());
+    let Some(inc) = find(tx, id)? else {
+        return Ok(None);
+    };
+    if inc.status != IncidentStatus::Open
+        || inc.next_due_at.as_deref().is_none_or(|d| parse(d) > now)
+    {
+        return Ok(None);
+    }
+    let opened = parse(&inc.opened_at);
+    let from = inc.level as usize;
+    let top = inc
+        .levels
+        .iter()
+        .enumerate()
+        .skip(from)
+        .take_while(|(_, l)| plus(opened, l.after_ms) <= now)
+        .map(|(i, _)| i)
+        .last();
+    let Some(top) = top else {
+        return Ok(None);
+    };
+    let mut skipped = Vec::new();
+    let mut escalation_id = 0;
+    for (i, level) in inc.levels.iter().enumerate().take(top + 1).skip(from) {
+        let state = if i == top { "firing" } else { "skipped" };
+        tx.execute(
+            "INSERT INTO escalations (incident_id, level, level_id, level_name, due_at, \
+             state, claimed_at, claimed_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+                level.id,
+                level.name,
+                fmt(plus(opened, level.after_ms)),
+                state,
+                now_s,
+                pid
+            ],
+        )?;
+        escalation_id = tx.last_insert_rowid();
+        tx.chain("escalations", &escalation_id.to_string(), "insert")?;
+        if i != top {
+            skipped.push(level.id.clone());
+        }
+    }
+    let next_due = inc
+        .levels
+        .get(top + 1)
+        .map(|l| fmt(plus(opened, l.after_ms)));
+    let position = u32::try_from(top + 1).unwrap_or(u32::MAX);
+    tx.execute(
+        "UPDATE incidents SET escalation_level = ?2, next_due_at = ?3, updated_at = ?4 \
+         WHERE id = ?1",
+        params![id, position, next_due, now_s],
+    )?;
+    tx.chain("incidents", &id.to_string(), "update")?;
+    let level = inc.levels[top].clone();
+    Ok(Some(Claim {
+        due_at: fmt(plus(opened, level.after_ms)),
+        incident: load(tx, id)?,
+        escalation_id,
+        level,
+        position,
+        skipped,
+        recheck_run_id: None,
+    }))
 }
 
 /// Step 3: record each channel's answer and mark the level fired.
@@ -615,7 +627,8 @@ fn settle(
 /// Where a run ends (`runbook run`, and `serve` for alert-started runs): open, update or
 /// resolve the incident of `spec.runbook` and `key`, then fire what is due for it now (the
 /// first level of a new incident). `key` is the runbook name for CLI runs, the alert
-/// fingerprint for alerts.
+/// fingerprint for alerts. A run that leaves the problem opens or updates the incident and
+/// claims its due level in one durable transaction, then sends.
 ///
 /// # Errors
 /// When the audit store fails.
@@ -628,6 +641,31 @@ pub async fn after_run(
     now: DateTime<Utc>,
     notifier: &dyn Notifier,
 ) -> Result<RunEscalation, AuditError> {
+    if run.outcome == Outcome::ProblemRemains {
+        // Open (or update) and claim the level due now in one durable transaction: a storm of
+        // new incidents writes half the transactions, and the claim is as safe as alone.
+        let opened = store.write(true, |tx| {
+            let change = open_in(tx, spec, key, &run.run_id, now)?;
+            let claim = match &change {
+                Change::Opened(inc) | Change::Updated(inc) => claim_in(tx, inc.id, now)?,
+                Change::Resolved(_) | Change::Unchanged => None,
+            };
+            Ok((change, claim))
+        });
+        match opened {
+            Ok((change, claim)) => {
+                let mut fired = Vec::new();
+                if let Some(claim) = claim {
+                    fired.push(send(store, policy, claim, now, notifier).await?);
+                }
+                return Ok(RunEscalation { change, fired });
+            }
+            // The level is in `escalations` already (another writer; nothing was written):
+            // open alone below, the level is theirs to send.
+            Err(e) if is_constraint(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let change = open_or_update(store, spec, key, &run.run_id, run.outcome, now)?;
     let mut fired = Vec::new();
     if let Change::Opened(inc) | Change::Updated(inc) = &change
