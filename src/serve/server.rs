@@ -777,23 +777,88 @@ fn record_batch(
 }
 
 /// Run jobs until the queue closes: `workers` threads, each with its own runtime.
+///
+/// Plus one thread that settles the incidents of finished runs ([`escalations`]); it ends
+/// after the last worker, once it has settled everything they handed it.
 pub fn spawn_workers(
     app: &Arc<App>,
     rx: tokio::sync::mpsc::Receiver<Job>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     let rx = Arc::new(Mutex::new(rx));
-    (0..app.config.workers.max(1))
+    let (settle, settled) = std::sync::mpsc::channel::<Settle>();
+    let mut threads: Vec<_> = (0..app.config.workers.max(1))
         .map(|i| {
-            let (app, rx) = (Arc::clone(app), Arc::clone(&rx));
+            let (app, rx, settle) = (Arc::clone(app), Arc::clone(&rx), settle.clone());
             std::thread::Builder::new()
                 .name(format!("runbook-worker-{i}"))
-                .spawn(move || worker(&app, &rx))
+                .spawn(move || worker(&app, &rx, settle))
                 .expect("a worker thread")
         })
-        .collect()
+        .collect();
+    drop(settle);
+    let app = Arc::clone(app);
+    threads.push(
+        std::thread::Builder::new()
+            .name("runbook-escalations".into())
+            .spawn(move || escalations(&app, &settled))
+            .expect("the escalation thread"),
+    );
+    threads
 }
 
-fn worker(app: &App, rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>) {
+/// A finished run whose incident is to be opened, updated or resolved.
+struct Settle {
+    spec: Spec,
+    key: (String, String),
+    result: crate::exec::RunResult,
+}
+
+/// The escalation thread: for each finished run, in the order they ended, open, update or
+/// resolve its incident and fire the level due now ([`escalation::after_run`]), then let the
+/// next run of its runbook and key start (cooldown from now). Off the workers, so a storm of
+/// new alerts starts its checks while the incidents of the first ones are being written.
+fn escalations(app: &App, settled: &std::sync::mpsc::Receiver<Settle>) {
+    let (Ok(rt), Ok(store)) = (
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        AuditStore::open(&app.config.db),
+    ) else {
+        // Nothing can be settled: release the keys so runs go on.
+        while let Ok(s) = settled.recv() {
+            release_key(app, s.key);
+        }
+        return;
+    };
+    let notifier = HostNotifier::default();
+    while let Ok(s) = settled.recv() {
+        if let Some(policy) = app.catalog.policy.as_ref() {
+            let _ = rt.block_on(escalation::after_run(
+                &store,
+                policy,
+                &s.spec,
+                &s.key.1,
+                &s.result,
+                chrono::Utc::now(),
+                &notifier,
+            ));
+        }
+        release_key(app, s.key);
+    }
+}
+
+/// The run of `key` is over: the next may start after the cooldown.
+fn release_key(app: &App, key: (String, String)) {
+    let mut keys = lock(&app.keys);
+    keys.busy.remove(&key);
+    keys.finished.insert(key, Instant::now());
+}
+
+fn worker(
+    app: &App,
+    rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>,
+    settle: std::sync::mpsc::Sender<Settle>,
+) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -809,7 +874,7 @@ fn worker(app: &App, rx: &Mutex<tokio::sync::mpsc::Receiver<Job>>) {
         store,
         rt,
         host: RealHost::new(),
-        notifier: HostNotifier::default(),
+        settle,
     };
     // A job of a runbook whose run that may change the host is ours, taken over from the
     // runbook's deferred jobs when that run ended.
@@ -868,16 +933,16 @@ fn work(app: &App, on: &Worker, job: Job, owned: bool) -> Option<Job> {
     app.metrics.queued.fetch_sub(1, Ordering::Relaxed);
     lock(&app.metrics.waits).observe(job.queued_at.elapsed().as_secs_f64());
     let started = Instant::now();
-    let outcome = match rb.zip(opts) {
+    let (outcome, settling) = match rb.zip(opts) {
         Some((rb, opts)) => run_job(app, on, &job, rb, opts),
-        None => "fault".into(),
+        None => ("fault".into(), false),
     };
     app.metrics
         .run(&job.runbook, &outcome, started.elapsed().as_secs_f64());
+    if !settling {
+        release_key(app, (job.runbook.clone(), job.key.clone()));
+    }
     let mut keys = lock(&app.keys);
-    let key = (job.runbook.clone(), job.key.clone());
-    keys.busy.remove(&key);
-    keys.finished.insert(key, Instant::now());
     if !exclusive {
         return None;
     }
@@ -985,10 +1050,13 @@ struct Worker {
     store: AuditStore,
     rt: tokio::runtime::Runtime,
     host: RealHost,
-    notifier: HostNotifier,
+    /// To the escalation thread.
+    settle: std::sync::mpsc::Sender<Settle>,
 }
 
-fn run_job(app: &App, on: &Worker, job: &Job, rb: &Runbook, opts: Options) -> String {
+/// Run `job`; returns its outcome and whether its incident was handed to the escalation
+/// thread (which then releases the job's key).
+fn run_job(app: &App, on: &Worker, job: &Job, rb: &Runbook, opts: Options) -> (String, bool) {
     let (store, rt) = (&on.store, &on.rt);
     let policy = app.catalog.policy.as_ref();
     store.add_secrets(rb.params.iter().filter(|p| p.secret).filter_map(|p| {
@@ -998,28 +1066,28 @@ fn run_job(app: &App, on: &Worker, job: &Job, rb: &Runbook, opts: Options) -> St
     }));
     let mut exec = Executor::new(rb, &on.host, store, job.params.clone(), opts);
     let Ok(result) = rt.block_on(exec.run()) else {
-        return "fault".into();
+        return ("fault".into(), false);
     };
     if let Some(id) = job.approval {
         let _ = store.approval_rerun(id, &result.run_id);
     }
-    // The incident of this runbook and alert: opened, updated or resolved; its first level
-    // fires now, the next ones from the escalation timer.
-    if let (Some(policy), Some(spec)) = (policy, policy.and_then(|p| Spec::new(p, rb))) {
-        let _ = rt.block_on(escalation::after_run(
-            store,
-            policy,
-            &spec,
-            &job.key,
-            &result,
-            chrono::Utc::now(),
-            &on.notifier,
-        ));
-    }
-    serde_json::to_value(result.outcome)
+    let outcome = serde_json::to_value(result.outcome)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(|| "unknown".into());
+    // The incident of this runbook and alert — opened, updated or resolved, its first level
+    // fired now, the next ones by the escalation timer — is settled by the escalation thread
+    // while this worker takes the next job; the key stays busy until then.
+    let settling = policy.and_then(|p| Spec::new(p, rb)).is_some_and(|spec| {
+        on.settle
+            .send(Settle {
+                spec,
+                key: (job.runbook.clone(), job.key.clone()),
+                result,
+            })
+            .is_ok()
+    });
+    (outcome, settling)
 }
 
 /// Resolved alerts close their incidents (the runbooks their alertname routes to); returns
