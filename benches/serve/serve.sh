@@ -4,7 +4,8 @@
 # realistic webhook bodies (benches/serve/alerts.lua: version 4, a new groupKey each, so every
 # delivery is recorded; alerts over 100 fingerprints) on loopback. Prints deliveries/s, p99
 # acknowledgment, the ratio to the bare handler, how many deliveries were persisted, the time
-# from an alert's first delivery to its run's first check (p50/p99), and RSS every 5 s.
+# from an alert's first delivery to its run's first check (p50/p99) and to its incident's first
+# level sent, and RSS every 5 s.
 # Informational: always exits 0.
 #
 # Usage:   benches/serve/serve.sh         (DURATION=60 CONNECTIONS=16 THREADS=2 to tune)
@@ -125,6 +126,12 @@ for rid, params in db.execute("SELECT id, params FROM runs WHERE trigger = 'webh
     if fp in first and check:
         lat.append((t(check) - t(first[fp])).total_seconds() * 1e3)
 lat.sort()
+# The incidents the runs opened and when their first level was sent (the escalation thread).
+paged = []
+for fp, at in db.execute("SELECT i.dedup_key, MIN(e.fired_at) FROM incidents i JOIN escalations e ON e.incident_id = i.id AND e.state = 'fired' GROUP BY i.id"):
+    if fp in first and at:
+        paged.append((t(at) - t(first[fp])).total_seconds() * 1e3)
+paged.sort()
 rss = [int(x) / 1024 for x in open(f"{tmp}/rss").read().split()]
 print(f"{'':22} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'requests':>9}")
 for name, r in (("bare axum handler", b), ("runbook serve", s)):
@@ -135,6 +142,9 @@ print(f"persisted deliveries: {persisted} of {s['total'] - s['bad']} accepted")
 if lat:
     p = lambda q: lat[min(len(lat) - 1, int(len(lat) * q))]
     print(f"alert first delivered -> run's first check: {len(lat)} runs, p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms")
+if paged:
+    q = lambda x: paged[min(len(paged) - 1, int(len(paged) * x))]
+    print(f"alert first delivered -> incident's first level sent: {len(paged)} incidents, p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms")
 print(f"RSS every 5 s (MiB): {' '.join(f'{x:.1f}' for x in rss)}")
 print()
 def verdict(ok, text): print(f"{'PASS' if ok else 'FAIL'}  {text}")
