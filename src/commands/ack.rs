@@ -5,7 +5,7 @@ use crate::cli::Format;
 use crate::commands::Ctx;
 use crate::commands::audit::open_required;
 use crate::commands::common::print_json;
-use crate::commands::incidents::{incident_json, now_arg};
+use crate::commands::incidents::now_arg;
 use crate::escalation::{self, AckOutcome};
 use crate::exit;
 
@@ -45,7 +45,7 @@ pub fn run(ctx: &Ctx, id: i64, by: Option<&str>, now: Option<&str>) -> u8 {
         print_json(&serde_json::json!({
             "id": id,
             "result": result,
-            "incident": incident.as_ref().map(|i| incident_json(i, now)),
+            "incident": incident.as_ref().map(|i| i.to_json(now)),
         }));
         return code;
     }

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cli::Format;
 use crate::commands::Ctx;
@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, now: Option<&str>) -> u8 {
     if format == Format::Json {
         print_json(&json!({
             "now": fmt(now),
-            "incidents": incidents.iter().map(|i| incident_json(i, now)).collect::<Vec<_>>(),
+            "incidents": incidents.iter().map(|i| i.to_json(now)).collect::<Vec<_>>(),
         }));
         return exit::OK;
     }
@@ -68,31 +68,6 @@ pub fn now_arg(now: Option<&str>) -> Result<DateTime<Utc>, u8> {
 
 fn fmt(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// An incident as `incidents --format json` shows it.
-#[must_use]
-pub fn incident_json(i: &Incident, now: DateTime<Utc>) -> Value {
-    let level = i.current_level();
-    let next = i.next_level();
-    json!({
-        "id": i.id,
-        "runbook": i.runbook,
-        "dedup_key": i.dedup_key,
-        "severity": i.severity,
-        "status": i.status,
-        "ladder": i.ladder,
-        "level": level.map(|l| json!({"position": i.level, "id": l.id, "name": l.name})),
-        "opened_at": i.opened_at,
-        "next": next.map(|l| json!({"id": l.id, "name": l.name, "due_at": i.next_due_at})),
-        "response": {"due_at": i.response_due_at, "breached": i.response_breached(now)},
-        "resolution": {"due_at": i.resolution_due_at, "breached": i.resolution_breached(now)},
-        "recheck_due_at": i.recheck_due_at,
-        "acked_by": i.acked_by,
-        "acked_at": i.acked_at,
-        "first_run_id": i.first_run_id,
-        "last_run_id": i.last_run_id,
-    })
 }
 
 /// One line for people.

@@ -276,7 +276,6 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
         poll: std::time::Duration::from_secs(1),
         schedule_now,
         approval_ttl,
-        incident_json: crate::commands::incidents::incident_json,
         log: |line| eprintln!("{line}"),
         tail: args.follow.as_ref().map(|_| Arc::new(TailStats::default())),
     };

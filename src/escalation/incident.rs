@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::runbook::model::Runbook;
 use crate::runbook::policy::Policy;
@@ -172,6 +173,32 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// The incident as `incidents --format json`, `GET /api/incidents` and `ack` show it, with
+    /// its deadlines judged at `now`.
+    #[must_use]
+    pub fn to_json(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let level = self.current_level();
+        let next = self.next_level();
+        json!({
+            "id": self.id,
+            "runbook": self.runbook,
+            "dedup_key": self.dedup_key,
+            "severity": self.severity,
+            "status": self.status,
+            "ladder": self.ladder,
+            "level": level.map(|l| json!({"position": self.level, "id": l.id, "name": l.name})),
+            "opened_at": self.opened_at,
+            "next": next.map(|l| json!({"id": l.id, "name": l.name, "due_at": self.next_due_at})),
+            "response": {"due_at": self.response_due_at, "breached": self.response_breached(now)},
+            "resolution": {"due_at": self.resolution_due_at, "breached": self.resolution_breached(now)},
+            "recheck_due_at": self.recheck_due_at,
+            "acked_by": self.acked_by,
+            "acked_at": self.acked_at,
+            "first_run_id": self.first_run_id,
+            "last_run_id": self.last_run_id,
+        })
+    }
+
     /// The level reached, if any.
     #[must_use]
     pub fn current_level(&self) -> Option<&LevelSpec> {

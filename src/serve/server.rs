@@ -95,9 +95,6 @@ pub struct Config {
     pub schedule_now: Option<DateTime<Utc>>,
     /// How long an approval by `POST /api/runs/ID/approve` stays valid unless its body says.
     pub approval_ttl: Duration,
-    /// An incident as `GET /api/incidents` shows it (the shape of `runbook incidents
-    /// --format json`, which the CLI layer owns).
-    pub incident_json: fn(&Incident, DateTime<Utc>) -> Value,
     /// Where the background thread reports what it did (a line each).
     pub log: fn(&str),
     /// The `--follow` counters, if any (rendered in `/metrics`).
@@ -1169,7 +1166,7 @@ async fn api_incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Respo
     match escalation::list(store) {
         Ok(list) => axum::Json(json!({
             "now": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "incidents": list.iter().map(|i| (app.config.incident_json)(i, now)).collect::<Vec<_>>(),
+            "incidents": list.iter().map(|i| i.to_json(now)).collect::<Vec<_>>(),
         }))
         .into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -1206,7 +1203,7 @@ async fn api_ack(
     let show = |code: StatusCode, result: &str, i: &Incident| {
         (
             code,
-            axum::Json(json!({ "result": result, "incident": (app.config.incident_json)(i, now) })),
+            axum::Json(json!({ "result": result, "incident": i.to_json(now) })),
         )
             .into_response()
     };
