@@ -256,7 +256,7 @@ pub enum Command {
         /// field keeps the name of the one option it used to be, which `commands::run` names;
         /// boxed, as the largest verb's options would otherwise make every `Command` large.
         #[command(flatten)]
-        grafana_hmac_secret_files: Box<GrafanaHmacArgs>,
+        grafana_hmac: Box<GrafanaHmacArgs>,
         /// Largest request body, in bytes (larger: 413, before parsing).
         #[arg(long, default_value_t = 256 * 1024)]
         body_limit: usize,

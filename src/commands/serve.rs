@@ -38,7 +38,7 @@ pub struct ServeArgs {
     pub hmac_secret_files: Vec<PathBuf>,
     /// Grafana's webhook signature on `/hooks/grafana`: secret files and headers. Named for
     /// the one option it used to be (see `Command::Serve`).
-    pub grafana_hmac_secret_files: Box<GrafanaHmacArgs>,
+    pub grafana_hmac: Box<GrafanaHmacArgs>,
     /// Let unauthenticated deliveries in on a non-loopback address.
     pub allow_unauthenticated: bool,
     /// How long an approval by the API stays valid unless its request says.
@@ -84,11 +84,11 @@ fn authenticators(args: &ServeArgs) -> Result<[Authenticator; 3], String> {
         SignatureScheme::runbook(),
         secrets(&args.hmac_secret_files)?,
     ));
-    let grafana_secrets = secrets(&args.grafana_hmac_secret_files.secret_files)?;
+    let grafana_secrets = secrets(&args.grafana_hmac.secret_files)?;
     let grafana = if grafana_secrets.is_empty() {
         credentials()
     } else {
-        let scheme = grafana_scheme(&args.grafana_hmac_secret_files)?;
+        let scheme = grafana_scheme(&args.grafana_hmac)?;
         if scheme.timestamp_header.is_none() {
             eprintln!(
                 "warning: --grafana-timestamp-header none: Grafana signs the body alone, so there is no replay window: a copy of a group's latest delivery is ignored as a duplicate, an older delivery is accepted again"
