@@ -413,40 +413,21 @@ impl AuditStore {
         Ok(())
     }
 
-    fn insert_step(
+    /// An action's intent row, on disk before the action starts (durable).
+    fn insert_intent(
         &self,
         run_id: &str,
-        kind: &str,
-        step_id: &str,
-        state: &str,
-        step: Option<&StepRecord>,
+        action_id: &str,
         inputs: &Value,
     ) -> Result<i64, AuditError> {
-        let mut conn = self.conn();
-        if state == "intent" {
-            // An intent row is on disk before its action starts.
-            return self.durably(conn, |c| {
-                self.insert_step_tx(c, run_id, kind, step_id, state, step, inputs)
-            });
-        }
-        self.insert_step_tx(&mut conn, run_id, kind, step_id, state, step, inputs)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn insert_step_tx(
-        &self,
-        conn: &mut Connection,
-        run_id: &str,
-        kind: &str,
-        step_id: &str,
-        state: &str,
-        step: Option<&StepRecord>,
-        inputs: &Value,
-    ) -> Result<i64, AuditError> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = self.insert_step_in(&tx, run_id, kind, step_id, state, step, inputs)?;
-        tx.commit()?;
-        Ok(id)
+        let conn = self.conn();
+        self.durably(conn, |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id =
+                self.insert_step_in(&tx, run_id, "action", action_id, "intent", None, inputs)?;
+            tx.commit()?;
+            Ok(id)
+        })
     }
 
     /// Insert a step row (next `seq` of the run) and its chain entry in `tx`.
@@ -968,7 +949,7 @@ impl Ledger for AuditStore {
     }
 
     fn intent(&self, run_id: &str, action_id: &str, inputs: &Value) -> Result<i64, LedgerError> {
-        ledger(self.insert_step(run_id, "action", action_id, "intent", None, inputs))
+        ledger(self.insert_intent(run_id, action_id, inputs))
     }
 
     fn record(
