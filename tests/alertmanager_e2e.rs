@@ -743,6 +743,10 @@ fn fired_once_each(rig: &Rig, expected: &BTreeMap<String, Vec<String>>) {
         .iter()
         .flat_map(|(rb, inst)| std::iter::repeat_n(rb.clone(), inst.len()))
         .collect();
+    // Written as each run is settled, just after the run is listed.
+    wait_for("one incident per alert", Duration::from_secs(15), || {
+        (rig.serve.open_incidents() == open).then_some(())
+    });
     assert_eq!(rig.serve.open_incidents(), open, "{ctx}");
 }
 

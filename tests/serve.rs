@@ -134,6 +134,13 @@ fn a_firing_alert_starts_its_runbook_once_and_bad_deliveries_start_nothing() {
             .or_else(|| v["incidents"].as_array().cloned())
             .unwrap_or_default()
     };
+    // Written as the run is settled, just after the run is listed (bounded wait).
+    for _ in 0..200 {
+        if !open().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(open().len(), 1, "{:?}", open());
     let resolved = alertmanager(
         "resolved",

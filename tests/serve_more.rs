@@ -161,6 +161,10 @@ fn incidents_are_listed_and_acknowledged_through_the_api() {
             .0,
         401
     );
+    // The incident is written as the run is settled, just after it is listed.
+    eventually("the incident", || {
+        case.sql("SELECT COUNT(*) FROM incidents") == 1
+    });
     let (code, list) = s.request("GET", "/api/incidents", Some(TOKEN), &Value::Null);
     assert_eq!(code, 200, "{list}");
     let incidents = list["incidents"].as_array().unwrap();
@@ -472,4 +476,67 @@ fn the_runbook_lock_holds_back_a_run_that_may_change_the_host_and_not_a_diagnosi
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(case.lines("log"), 2, "start and end");
+}
+
+/// The resolved notification arrives while the alert's run is still looking: the incident
+/// that run opens when it ends is resolved, not left open.
+#[test]
+fn an_alert_resolved_while_its_run_is_going_leaves_no_incident_open() {
+    const SLOW: &str = r#"runbook: slow-down
+title: Slow check (test)
+severity: P3
+triggers:
+  alerts: [SseAvailabilitySLOViolation]
+checks:
+  - id: slow
+    probe: command
+    with: { run: ["sh", "-c", "sleep 2; exit 1"] }
+    timeout: 10s
+    expect: "exit_code == 0"
+causes:
+  - id: broken
+    title: Broken
+    when: checks.slow.failed
+    escalate: L1
+escalation: { ladder: p3d }
+"#;
+    let case = Case::new(&[("slow-down", SLOW)]);
+    let s = case.serve(&[]);
+    let fp = "bbbb000000000001";
+    s.alert("SseAvailabilitySLOViolation", fp, &json!({}));
+    // The run is looking (2 s): the alert resolves.
+    std::thread::sleep(Duration::from_millis(300));
+    let body = json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"SseAvailabilitySLOViolation\"}}/{fp}"),
+        "truncatedAlerts": 0,
+        "status": "resolved",
+        "receiver": "runbook",
+        "groupLabels": { "alertname": "SseAvailabilitySLOViolation" },
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "resolved",
+            "labels": { "alertname": "SseAvailabilitySLOViolation" },
+            "annotations": {},
+            "startsAt": "2026-11-23T10:00:00Z",
+            "endsAt": "2026-11-23T10:05:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": fp,
+        }],
+    });
+    let (code, r) = s.request("POST", "/hooks/alertmanager", Some(TOKEN), &body);
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(s.runs("webhook", 1)[0]["outcome"], "problem_remains");
+    // The run opened its incident (and paged L1) when it ended; it is resolved as it is settled.
+    eventually("the incident opened and resolved", || {
+        case.sql(&format!(
+            "SELECT COUNT(*) FROM incidents WHERE dedup_key = '{fp}' AND status = 'resolved'"
+        )) == 1
+    });
+    assert_eq!(
+        case.sql("SELECT COUNT(*) FROM incidents WHERE status != 'resolved'"),
+        0
+    );
 }

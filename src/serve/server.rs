@@ -139,6 +139,9 @@ pub struct App {
 #[derive(Default)]
 struct Keys {
     busy: HashSet<(String, String)>,
+    /// Busy keys whose alert was resolved meanwhile: the incident their run opens is
+    /// resolved when the run is settled.
+    resolved: HashSet<(String, String)>,
     finished: HashMap<(String, String), Instant>,
     changing: HashSet<String>,
     deferred: HashMap<String, std::collections::VecDeque<Job>>,
@@ -823,7 +826,7 @@ fn escalations(app: &App, settled: &std::sync::mpsc::Receiver<Settle>) {
     ) else {
         // Nothing can be settled: release the keys so runs go on.
         while let Ok(s) = settled.recv() {
-            release_key(app, s.key);
+            release_key(app, &app.store, &s.key);
         }
         return;
     };
@@ -840,15 +843,22 @@ fn escalations(app: &App, settled: &std::sync::mpsc::Receiver<Settle>) {
                 &notifier,
             ));
         }
-        release_key(app, s.key);
+        release_key(app, &store, &s.key);
     }
 }
 
-/// The run of `key` is over: the next may start after the cooldown.
-fn release_key(app: &App, key: (String, String)) {
-    let mut keys = lock(&app.keys);
-    keys.busy.remove(&key);
-    keys.finished.insert(key, Instant::now());
+/// The run of `key` is over: the next may start after the cooldown. If its alert was
+/// resolved while it ran or waited to be settled, the incident it opened is resolved now.
+fn release_key(app: &App, store: &AuditStore, key: &(String, String)) {
+    let late = {
+        let mut keys = lock(&app.keys);
+        keys.busy.remove(key);
+        keys.finished.insert(key.clone(), Instant::now());
+        keys.resolved.remove(key)
+    };
+    if late {
+        let _ = escalation::resolve(store, &key.0, &key.1, chrono::Utc::now());
+    }
 }
 
 fn worker(
@@ -937,7 +947,7 @@ fn work(app: &App, on: &Worker, job: Job, owned: bool) -> Option<Job> {
     app.metrics
         .run(&job.runbook, &outcome, started.elapsed().as_secs_f64());
     if !settling {
-        release_key(app, (job.runbook.clone(), job.key.clone()));
+        release_key(app, &on.store, &(job.runbook.clone(), job.key.clone()));
     }
     let mut keys = lock(&app.keys);
     if !exclusive {
@@ -1094,6 +1104,13 @@ fn resolve_incidents(app: &App, d: &Delivery) -> usize {
     let mut n = 0;
     for alert in d.resolved() {
         for rb in targets(app, d, alert) {
+            let key = (rb.name.clone(), alert.fingerprint.clone());
+            {
+                let mut keys = lock(&app.keys);
+                if keys.busy.contains(&key) {
+                    keys.resolved.insert(key);
+                }
+            }
             if let Ok(Some(_)) =
                 escalation::resolve(store, &rb.name, &alert.fingerprint, chrono::Utc::now())
             {
