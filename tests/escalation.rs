@@ -4,9 +4,11 @@
 //! records what it receives. The clock is `--now`, relative to the incident's `opened_at`;
 //! every `runbook` invocation is a new process, so every step also "restarts" the engine.
 
+mod cli_case;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::ops::Deref;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,9 +16,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::post;
 use chrono::{DateTime, SecondsFormat, Utc};
-use insta_cmd::get_cargo_bin;
 use rusqlite::Connection;
 use serde_json::Value;
+
+use cli_case::{CliCase, text};
 
 /// What the loopback server received: (path, JSON body).
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
@@ -77,8 +80,16 @@ escalation: { ladder: p3e, after_action_unresolved: 10m }
 "#;
 
 struct Case {
-    dir: tempfile::TempDir,
+    base: CliCase,
     server: Server,
+}
+
+impl Deref for Case {
+    type Target = CliCase;
+
+    fn deref(&self) -> &CliCase {
+        &self.base
+    }
 }
 
 impl Case {
@@ -86,58 +97,22 @@ impl Case {
     /// on the loopback server.
     fn new(ops_path: &str) -> Self {
         let server = server();
-        let dir = tempfile::tempdir().unwrap();
-        let rb = dir.path().join("runbooks");
-        std::fs::create_dir(&rb).unwrap();
-        let policy = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
-        )
-        .unwrap();
         let base = format!("http://{}", server.addr);
-        let policy = policy
-            .replace(
-                "http://127.0.0.1:9097/hooks/runbook",
-                &format!("{base}{ops_path}"),
-            )
-            .replace(
-                "http://127.0.0.1:9096/services/aurora-incidents",
-                &format!("{base}/services/T0/secret"),
-            );
-        assert!(policy.contains(&base), "the seed policy's channels moved");
-        std::fs::write(rb.join("policy.yaml"), policy).unwrap();
-        std::fs::write(rb.join("stuck.yaml"), RUNBOOK).unwrap();
-        std::fs::create_dir(dir.path().join("state")).unwrap();
-        Case { dir, server }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("audit.db")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(get_cargo_bin("runbook"));
-        cmd.current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env_remove("RUNBOOK_DIR")
-            .env_remove("RUNBOOK_DB")
-            .stdin(Stdio::null())
-            .args(["--runbooks", "runbooks", "--db"])
-            .arg(self.db())
-            .args(args);
-        cmd
-    }
-
-    fn cli(&self, args: &[&str]) -> (i32, String) {
-        let out = self.cmd(args).output().unwrap();
-        (out.status.code().unwrap_or(-1), text(&out))
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["--format", "json"]);
-        let out = self.cmd(&all).output().unwrap();
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
+        let case = CliCase::new("stuck.yaml", RUNBOOK, |policy| {
+            let policy = policy
+                .replace(
+                    "http://127.0.0.1:9097/hooks/runbook",
+                    &format!("{base}{ops_path}"),
+                )
+                .replace(
+                    "http://127.0.0.1:9096/services/aurora-incidents",
+                    &format!("{base}/services/T0/secret"),
+                );
+            assert!(policy.contains(&base), "the seed policy's channels moved");
+            policy
+        });
+        std::fs::create_dir(case.dir.path().join("state")).unwrap();
+        Case { base: case, server }
     }
 
     /// `run stuck`: fails until the ok file exists.
@@ -228,14 +203,6 @@ impl Case {
         assert_eq!(code, 0, "{out}");
         assert!(out.starts_with("ok:"), "{out}");
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn time(s: &str) -> DateTime<Utc> {

@@ -9,10 +9,12 @@
 //! --now`, or `serve --schedule-now`, relative to the incident's `opened_at`. Every wait is
 //! bounded.
 
+mod cli_case;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::ops::Deref;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use insta_cmd::get_cargo_bin;
 use rusqlite::Connection;
 use serde_json::Value;
+
+use cli_case::{CliCase, text};
 
 const RUNBOOK: &str = r#"runbook: fixable
 title: Fixable (test)
@@ -90,8 +94,16 @@ fn hooks() -> Hooks {
 }
 
 struct Case {
-    dir: tempfile::TempDir,
+    base: CliCase,
     hooks: Hooks,
+}
+
+impl Deref for Case {
+    type Target = CliCase;
+
+    fn deref(&self) -> &CliCase {
+        &self.base
+    }
 }
 
 /// A `runbook serve` child, killed on drop.
@@ -107,62 +119,22 @@ impl Drop for Serve {
 impl Case {
     fn new() -> Case {
         let hooks = hooks();
-        let dir = tempfile::tempdir().unwrap();
-        let rb = dir.path().join("runbooks");
-        std::fs::create_dir(&rb).unwrap();
-        let policy = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
-        )
-        .unwrap();
         let base = format!("http://{}", hooks.addr);
-        let policy = policy
-            .replace(
-                "http://127.0.0.1:9097/hooks/runbook",
-                &format!("{base}{OPS}"),
-            )
-            .replace(
-                "http://127.0.0.1:9096/services/aurora-incidents",
-                &format!("{base}{SLACK}"),
-            );
-        assert!(policy.contains(&base), "the seed policy's channels moved");
-        std::fs::write(rb.join("policy.yaml"), policy).unwrap();
-        std::fs::write(rb.join("fixable.yaml"), RUNBOOK).unwrap();
-        std::fs::create_dir(dir.path().join("state")).unwrap();
-        Case { dir, hooks }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.path("audit.db")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(get_cargo_bin("runbook"));
-        cmd.current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env_remove("RUNBOOK_DIR")
-            .env_remove("RUNBOOK_DB")
-            .stdin(Stdio::null())
-            .args(["--runbooks", "runbooks", "--db"])
-            .arg(self.db())
-            .args(args);
-        cmd
-    }
-
-    fn cli(&self, args: &[&str]) -> (i32, String) {
-        let out = self.cmd(args).output().unwrap();
-        (out.status.code().unwrap_or(-1), text(&out))
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["--format", "json"]);
-        let out = self.cmd(&all).output().unwrap();
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
+        let case = CliCase::new("fixable.yaml", RUNBOOK, |policy| {
+            let policy = policy
+                .replace(
+                    "http://127.0.0.1:9097/hooks/runbook",
+                    &format!("{base}{OPS}"),
+                )
+                .replace(
+                    "http://127.0.0.1:9096/services/aurora-incidents",
+                    &format!("{base}{SLACK}"),
+                );
+            assert!(policy.contains(&base), "the seed policy's channels moved");
+            policy
+        });
+        std::fs::create_dir(case.path("state")).unwrap();
+        Case { base: case, hooks }
     }
 
     /// `run fixable` on the state dir, with `--yes` or without (no terminal: the remedy then
@@ -292,14 +264,6 @@ impl Case {
     fn serve_log(&self) -> String {
         std::fs::read_to_string(self.path("serve.log")).unwrap_or_default()
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn time(s: &str) -> DateTime<Utc> {

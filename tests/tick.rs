@@ -2,13 +2,18 @@
 //! remedy makes a temporary change (touches a flag file) and whose rollback appends a line to a
 //! log and removes the flag, a real `SQLite` audit file read back with rusqlite.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod cli_case;
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use insta_cmd::get_cargo_bin;
 use rusqlite::Connection;
 use serde_json::Value;
+
+use cli_case::{CliCase, text};
 
 /// Long after any `revert_after` of these tests.
 const LATER: &str = "2099-01-01T00:00:00Z";
@@ -54,52 +59,29 @@ escalation: {{ ladder: p3d }}
 }
 
 struct Case {
-    dir: tempfile::TempDir,
+    base: CliCase,
+}
+
+impl Deref for Case {
+    type Target = CliCase;
+
+    fn deref(&self) -> &CliCase {
+        &self.base
+    }
 }
 
 impl Case {
     fn new(revert_after: &str, verify: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let rb = dir.path().join("runbooks");
-        std::fs::create_dir(&rb).unwrap();
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/policy.yaml"),
-            rb.join("policy.yaml"),
-        )
-        .unwrap();
-        std::fs::write(rb.join("tmpchange.yaml"), runbook(revert_after, verify)).unwrap();
-        Case { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.path("audit.db")
+        let case = CliCase::new(
+            "tmpchange.yaml",
+            &runbook(revert_after, verify),
+            std::convert::identity,
+        );
+        Case { base: case }
     }
 
     fn log(&self) -> PathBuf {
         self.path("reverts.log")
-    }
-
-    /// The binary with the case's runbooks and database; stdin is not a terminal.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(get_cargo_bin("runbook"));
-        cmd.current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env_remove("RUNBOOK_DIR")
-            .env_remove("RUNBOOK_DB")
-            .stdin(Stdio::null())
-            .args(["--runbooks", "runbooks", "--db"])
-            .arg(self.db())
-            .args(args);
-        cmd
-    }
-
-    fn cli(&self, args: &[&str]) -> (i32, String) {
-        let out = self.cmd(args).output().unwrap();
-        (out.status.code().unwrap_or(-1), text(&out))
     }
 
     /// `run tmpchange --yes` making the change in `sub` (created), with a secret set.
@@ -158,14 +140,6 @@ impl Case {
         assert_eq!(code, 0, "{out}");
         assert!(out.starts_with("ok:"), "{out}");
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
