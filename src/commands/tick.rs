@@ -237,16 +237,12 @@ fn report(
     for i in items {
         let _ = writeln!(
             out,
-            "revert `{}` of run {} ({}, due {}): {}{}",
+            "revert `{}` of run {} ({}, due {}): {}",
             i.action_id,
             i.run_id,
             i.runbook,
             i.due_at,
-            i.result.replace('_', " "),
-            i.reason
-                .as_deref()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default()
+            ended(i.result, i.reason.as_deref())
         );
         for s in &i.steps {
             let _ = writeln!(
@@ -292,18 +288,20 @@ fn report(
     code
 }
 
+/// How an item ended, for people: `done — why`.
+fn ended(result: &str, reason: Option<&str>) -> String {
+    let result = result.replace('_', " ");
+    reason.map_or_else(|| result.clone(), |why| format!("{result} — {why}"))
+}
+
 /// Lines about one recheck: what became of it, what the run saw, its run, the level it fired.
 fn recheck_lines(r: &Recheck) -> Vec<String> {
     let mut lines = vec![format!(
-        "recheck of incident #{} `{}` (due {}): {}{}",
+        "recheck of incident #{} `{}` (due {}): {}",
         r.incident_id,
         r.runbook,
         r.due_at,
-        r.result.replace('_', " "),
-        r.reason
-            .as_deref()
-            .map(|why| format!(" — {why}"))
-            .unwrap_or_default()
+        ended(r.result, r.reason.as_deref())
     )];
     if !r.findings.is_empty() {
         lines.push(format!("  seen: {}", r.findings.join(", ")));
