@@ -134,7 +134,7 @@ pub enum Command {
     },
     /// Run a runbook against this host: checks, causes, remedies (with --yes), verification.
     #[command(
-        after_help = "Examples:\n  runbook run sse-not-connecting --dry-run      # probes only, no action\n  runbook run service-down --yes                # run remedies without asking\n  runbook run sse-not-connecting --set base_url=http://127.0.0.1:8001 --format json\n\nExit status: 0 healthy or remediated, 1 problem remains, 2 invalid input, 3 engine fault."
+        after_help = "Examples:\n  runbook run sse-not-connecting --dry-run      # probes only, no action\n  runbook run service-down --yes                # run remedies without asking\n  runbook run sse-not-connecting --set base_url=http://127.0.0.1:8001 --format json\n  runbook run sse-not-connecting --answer dashboard_token=yes   # no question asked\n\nExit status: 0 healthy or remediated, 1 problem remains, 2 invalid input, 3 engine fault."
     )]
     Run {
         /// Runbook name.
@@ -152,6 +152,10 @@ pub enum Command {
         /// such run at a time per host); then exit 3. Read-only runs do not wait.
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         lock_wait: String,
+        /// Answer a `manual` check beforehand: `--answer ID=yes|no` (repeatable). The check
+        /// takes the answer without asking, so a script or CI can run a runbook with a question.
+        #[arg(long = "answer", value_name = "ID=yes|no")]
+        answers: Vec<String>,
     },
     /// Run one probe ad hoc and print its result as JSON.
     #[command(

@@ -13,7 +13,7 @@ use crate::runbook::expr;
 use crate::runbook::model::{Action, ActionForm, Check, Runbook};
 use crate::runbook::param;
 use crate::runbook::policy::Policy;
-use crate::runbook::value::{format_duration, is_template};
+use crate::runbook::value::{DurationParam, format_duration, is_template};
 
 /// Shown instead of a secret value.
 pub const REDACTED: &str = "***";
@@ -299,8 +299,16 @@ impl Plan {
                             when: c.when.clone(),
                             expect: c.expect.clone(),
                             timeout: format_duration(c.timeout),
-                            sample: c.sample.map(|s| {
-                                format!("{} × every {}", s.times, format_duration(s.every))
+                            sample: c.sample.as_ref().map(|s| {
+                                let every = match &s.every {
+                                    DurationParam::Fixed(d) => format_duration(*d),
+                                    DurationParam::Template(t) => {
+                                        let (r, d) = render(t);
+                                        deferred |= d;
+                                        r
+                                    }
+                                };
+                                format!("{} × every {every}", s.times)
                             }),
                             after: c.deps.clone(),
                             at_run_time: deferred,
@@ -424,7 +432,18 @@ fn plan_action(
                 .unwrap_or_default();
             format!("{} {}{body}", req.method.as_reqwest(), r(&req.url))
         }
-        ActionForm::Systemd { unit, op } => format!("systemctl {} {}", op.verb(), r(unit)),
+        ActionForm::Systemd {
+            unit,
+            op,
+            systemctl,
+        } => format!(
+            "{} {} {}",
+            systemctl
+                .as_deref()
+                .map_or_else(|| "systemctl".to_owned(), &mut r),
+            op.verb(),
+            r(unit)
+        ),
         ActionForm::SetEnv { file, key, value } => {
             format!("set {}={} in {}", r(key), r(value), r(file))
         }

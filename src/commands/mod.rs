@@ -37,7 +37,8 @@ pub fn run(cli: Cli) -> u8 {
             dry_run,
             yes,
             lock_wait,
-        } => run::run(&ctx, &name, &sets, dry_run, yes, &lock_wait),
+            answers,
+        } => run::run(&ctx, &name, &sets, dry_run, yes, &lock_wait, &answers),
         Command::Probe {
             kind,
             with,

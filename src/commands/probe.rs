@@ -74,6 +74,7 @@ pub fn run(ctx: &Ctx, kind: Option<&str>, with: &[String], doc: bool, timeout: &
             .as_ref()
             .map(|s| s as &dyn crate::probes::PositionStore),
         reader: "probe",
+        answer: None,
     };
     let with = Value::Object(params);
     let started = std::time::Instant::now();

@@ -1,9 +1,11 @@
-//! `runbook run NAME [--set k=v] [--dry-run] [--yes]`: diagnose this host, fix what the
-//! runbook allows, record everything in the audit trail. A run that leaves a problem opens (or
+//! `runbook run NAME [--set k=v] [--dry-run] [--yes] [--answer ID=yes|no]`: diagnose this
+//! host, fix what the runbook allows, record everything in the audit trail. `--answer` answers
+//! a `manual` check beforehand (it is `unknown` without a terminal otherwise). A run that leaves a problem opens (or
 //! updates) the runbook's incident and fires its first escalation level; one that ends healthy
 //! or remediated resolves it ([`crate::escalation::after_run`], key: the runbook name). A dry
 //! run changes no incident.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use crate::actions::NotifyTarget;
@@ -17,6 +19,7 @@ use crate::escalation::{self, HostNotifier, Spec};
 use crate::exec::{Executor, Options, RunResult};
 use crate::exit;
 use crate::host::{DryRunHost, Host, RealHost};
+use crate::probes::ProbeKind;
 use crate::report::{ConsoleReporter, JsonReporter};
 use crate::runbook::model::Runbook;
 use crate::runbook::policy::Policy;
@@ -29,6 +32,7 @@ pub fn run(
     dry_run: bool,
     yes: bool,
     lock_wait: &str,
+    answers: &[String],
 ) -> u8 {
     let lock_wait = match crate::runbook::value::parse_duration(lock_wait) {
         Ok(d) => d,
@@ -46,6 +50,13 @@ pub fn run(
         Err(code) => return code,
     };
     let rb = &cat.runbooks[i];
+    let answers = match parse_answers(rb, answers) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
     let params = match crate::plan::resolve_params(rb, sets) {
         Ok(p) => p,
         Err(e) => {
@@ -93,6 +104,7 @@ pub fn run(
         channels: NotifyTarget::from_policy(cat.policy.as_ref()),
         ladder,
         lock_wait,
+        answers,
         ..Options::default()
     };
     let rt = match runtime() {
@@ -121,6 +133,57 @@ pub fn run(
         Some(policy) => escalate(&rt, &store, policy, rb, &result, format),
         None => result.exit_code,
     }
+}
+
+/// `--answer ID=yes|no` values as answers by check id. Each id must be a `manual` check of
+/// `rb`; the same id answered twice must say the same.
+fn parse_answers(rb: &Runbook, answers: &[String]) -> Result<HashMap<String, bool>, String> {
+    let mut out = HashMap::new();
+    for a in answers {
+        let Some((id, value)) = a.split_once('=') else {
+            return Err(format!(
+                "--answer `{a}`: write `--answer ID=yes` or `ID=no`"
+            ));
+        };
+        let (id, value) = (id.trim(), value.trim());
+        let answer = match value.to_ascii_lowercase().as_str() {
+            "yes" | "y" | "true" => true,
+            "no" | "n" | "false" => false,
+            _ => {
+                return Err(format!(
+                    "--answer `{a}`: `{value}` is not an answer; write yes or no"
+                ));
+            }
+        };
+        if !rb
+            .checks
+            .iter()
+            .any(|c| c.id == id && c.probe == ProbeKind::Manual)
+        {
+            let manual: Vec<String> = rb
+                .checks
+                .iter()
+                .filter(|c| c.probe == ProbeKind::Manual)
+                .map(|c| format!("`{}`", c.id))
+                .collect();
+            let which = if manual.is_empty() {
+                "it has none".to_owned()
+            } else {
+                format!("its manual checks: {}", manual.join(", "))
+            };
+            return Err(format!(
+                "--answer `{a}`: `{id}` is not a manual check of `{}`; {which}",
+                rb.name
+            ));
+        }
+        if out
+            .insert(id.to_owned(), answer)
+            .is_some_and(|before| before != answer)
+        {
+            return Err(format!("--answer: `{id}` is answered both yes and no"));
+        }
+    }
+    Ok(out)
 }
 
 /// Open, update or resolve the runbook's incident (key: the runbook name) and fire its first

@@ -263,6 +263,32 @@ pub trait Reporter: Send {
     fn event(&mut self, event: &RunEvent);
 }
 
+/// Answers in place of the host, for runs that must not touch it (`runbook test`: results
+/// given by a scenario; `runbook replay`: results recorded by a past run). With an oracle the
+/// executor runs no probe and no action, never sleeps (sampling, verification backoff), and
+/// reads `now` from here; every decision (guards, `expect`, causes, gates, verification,
+/// rollbacks, escalation) is still its own.
+pub trait Oracle: Send + Sync {
+    /// The outcome of check `id`'s `sample`-th probe (from 0; 0 alone when the check does not
+    /// sample). `kind` is [`StepKind::Check`], or [`StepKind::Verify`] for each verification
+    /// attempt after a remedy.
+    fn probe(&self, kind: StepKind, id: &str, sample: u32) -> crate::probes::ProbeOutcome;
+
+    /// The outcome of action `id` (`kind`: [`StepKind::Action`] or [`StepKind::Rollback`]),
+    /// asked only once the action passed every gate (dry run, approval, limit, intent row).
+    fn action(&self, kind: StepKind, id: &str) -> crate::actions::ActionOutcome;
+
+    /// The time expressions see as `now`, RFC 3339.
+    fn now(&self) -> String;
+
+    /// The time a sampled check took, for `rate_per_s`: by default `nominal`, the sampling
+    /// interval times the samples taken less one.
+    fn sampling_time(&self, kind: StepKind, id: &str, nominal: Duration) -> Duration {
+        let _ = (kind, id);
+        nominal
+    }
+}
+
 /// A failure of the ledger: the run must stop acting (no audit, no action).
 #[derive(Debug, thiserror::Error)]
 #[error("audit trail: {0}")]

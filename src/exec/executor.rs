@@ -24,14 +24,14 @@ use serde_json::{Map, Value, json};
 
 use crate::actions::{self, ActionContext, ActionOutcome, NotifyTarget};
 use crate::exec::events::{
-    Ledger, LedgerError, NewRevert, Origin, Outcome, Reporter, RevertState, RunEvent, RunInfo,
-    StepKind, StepRecord, StepStatus,
+    Ledger, LedgerError, NewRevert, Oracle, Origin, Outcome, Reporter, RevertState, RunEvent,
+    RunInfo, StepKind, StepRecord, StepStatus,
 };
 use crate::host::{Host, HostMode};
 use crate::probes::{PositionStore, ProbeContext, ProbeOutcome, TailPosition};
 use crate::runbook::expr;
 use crate::runbook::model::{Action, ActionForm, Check, Runbook};
-use crate::runbook::value::is_template;
+use crate::runbook::value::{DurationParam, is_template, parse_duration};
 
 /// Shown instead of a secret.
 pub const REDACTED: &str = "***";
@@ -70,6 +70,12 @@ pub struct Options {
     pub key: Option<String>,
     /// The `alerts` row (a webhook delivery) this run answers.
     pub delivery: Option<i64>,
+    /// Answers to `manual` checks given beforehand (`runbook run --answer ID=yes`), by check
+    /// id: those checks take them without asking.
+    pub answers: HashMap<String, bool>,
+    /// Answers in place of the host (`runbook test`, `runbook replay`): no probe, no action,
+    /// no sleep runs; see [`Oracle`].
+    pub oracle: Option<std::sync::Arc<dyn Oracle>>,
 }
 
 impl Default for Options {
@@ -86,6 +92,8 @@ impl Default for Options {
             approved: HashSet::new(),
             key: None,
             delivery: None,
+            answers: HashMap::new(),
+            oracle: None,
         }
     }
 }
@@ -293,6 +301,10 @@ struct Probing<'x> {
     interactive: bool,
     positions: Option<&'x dyn PositionStore>,
     runbook: &'x str,
+    /// Answers to `manual` checks given beforehand, by check id.
+    answers: &'x HashMap<String, bool>,
+    /// Answers in place of the probes.
+    oracle: Option<&'x dyn Oracle>,
 }
 
 impl<'a> Executor<'a> {
@@ -302,6 +314,8 @@ impl<'a> Executor<'a> {
             interactive: self.opts.interactive,
             positions: self.positions.as_ref().map(|p| p as &dyn PositionStore),
             runbook: &self.rb.name,
+            answers: &self.opts.answers,
+            oracle: self.opts.oracle.as_deref(),
         }
     }
 
@@ -392,7 +406,7 @@ impl<'a> Executor<'a> {
             "symptoms": self.symptoms,
             "alert": alert,
             "host": self.hostname,
-            "now": now_rfc3339(),
+            "now": self.opts.oracle.as_ref().map_or_else(now_rfc3339, |o| o.now()),
         })
     }
 
@@ -780,7 +794,7 @@ impl<'a> Executor<'a> {
             let backoff = retry.map_or(Duration::ZERO, |r| r.backoff);
             let mut passed = verify.is_empty();
             for attempt in 1..=attempts {
-                if attempt > 1 {
+                if attempt > 1 && self.opts.oracle.is_none() {
                     tokio::time::sleep(backoff).await;
                 }
                 passed = self.verify(&verify).await?;
@@ -1025,17 +1039,21 @@ impl<'a> Executor<'a> {
             env: &env,
             cwd: cwd.as_deref(),
         };
-        let outcome = match tokio::time::timeout(
-            action.timeout + Duration::from_secs(5),
-            execute_form(&form, &acx, &self.opts.channels),
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(_) => ActionOutcome::failed(format!(
-                "timed out after {}",
-                crate::runbook::value::format_duration(action.timeout)
-            )),
+        let outcome = if let Some(oracle) = &self.opts.oracle {
+            oracle.action(kind, &action.id)
+        } else {
+            match tokio::time::timeout(
+                action.timeout + Duration::from_secs(5),
+                execute_form(&form, &acx, &self.opts.channels),
+            )
+            .await
+            {
+                Ok(o) => o,
+                Err(_) => ActionOutcome::failed(format!(
+                    "timed out after {}",
+                    crate::runbook::value::format_duration(action.timeout)
+                )),
+            }
         };
         if let ActionForm::Notify { channel, message } = &form
             && matches!(
@@ -1091,9 +1109,14 @@ fn render_form(form: &ActionForm, ctx: &Value) -> Result<ActionForm, String> {
             token_file: ro(&req.token_file)?,
             ..req.clone()
         }),
-        ActionForm::Systemd { unit, op } => ActionForm::Systemd {
+        ActionForm::Systemd {
+            unit,
+            op,
+            systemctl,
+        } => ActionForm::Systemd {
             unit: r(unit)?,
             op: *op,
+            systemctl: ro(systemctl)?,
         },
         ActionForm::SetEnv { file, key, value } => ActionForm::SetEnv {
             file: r(file)?,
@@ -1125,7 +1148,11 @@ async fn execute_form(
         ActionForm::Run(argv) => actions::run::execute(argv, cx).await,
         ActionForm::Shell(script) => actions::shell::execute(script, cx).await,
         ActionForm::Http(req) => actions::http::execute(req, cx).await,
-        ActionForm::Systemd { unit, op } => actions::systemd::execute(unit, *op, cx).await,
+        ActionForm::Systemd {
+            unit,
+            op,
+            systemctl,
+        } => actions::systemd::execute_with(systemctl.as_deref(), unit, *op, cx).await,
         ActionForm::SetEnv { file, key, value } => {
             actions::set_env::execute(file, key, value, cx).await
         }
@@ -1222,22 +1249,39 @@ async fn run_check(
         interactive: probing.interactive,
         positions: probing.positions,
         reader: &reader,
+        answer: probing.answers.get(&c.id).copied(),
     };
-    let times = c.sample.map_or(1, |s| s.times.max(1));
-    let every = c.sample.map_or(Duration::ZERO, |s| s.every);
+    let times = c.sample.as_ref().map_or(1, |s| s.times.max(1));
+    let every = match c.sample.as_ref().map(|s| &s.every) {
+        None => Duration::ZERO,
+        Some(DurationParam::Fixed(d)) => *d,
+        Some(DurationParam::Template(t)) => {
+            match expr::render(t, ctx).and_then(|s| parse_duration(&s)) {
+                Ok(d) => d,
+                Err(e) => {
+                    let e = format!("`sample.every`: {e}");
+                    return done(StepStatus::Error, None, Some(&e), e.clone());
+                }
+            }
+        }
+    };
     let mut values = Vec::new();
     let mut last = None;
     let sample_start = Instant::now();
     for i in 0..times {
-        if i > 0 {
-            tokio::time::sleep(every).await;
-        }
-        let outcome = match tokio::time::timeout(c.timeout, c.probe.run(&with, &cx)).await {
-            Ok(o) => o,
-            Err(_) => ProbeOutcome::unreachable(format!(
-                "timed out after {}",
-                crate::runbook::value::format_duration(c.timeout)
-            )),
+        let outcome = if let Some(oracle) = probing.oracle {
+            oracle.probe(kind, &c.id, i)
+        } else {
+            if i > 0 {
+                tokio::time::sleep(every).await;
+            }
+            match tokio::time::timeout(c.timeout, c.probe.run(&with, &cx)).await {
+                Ok(o) => o,
+                Err(_) => ProbeOutcome::unreachable(format!(
+                    "timed out after {}",
+                    crate::runbook::value::format_duration(c.timeout)
+                )),
+            }
         };
         if let ProbeOutcome::Observed(m) = &outcome {
             values.push(m.get("value").cloned().unwrap_or(Value::Null));
@@ -1252,7 +1296,13 @@ async fn run_check(
             break;
         }
     }
-    let elapsed = sample_start.elapsed().as_secs_f64();
+    let elapsed = match probing.oracle {
+        Some(oracle) => {
+            let nominal = every * u32::try_from(values.len().saturating_sub(1)).unwrap_or(0);
+            oracle.sampling_time(kind, &c.id, nominal).as_secs_f64()
+        }
+        None => sample_start.elapsed().as_secs_f64(),
+    };
     match last.unwrap_or(ProbeOutcome::Error("no sample taken".into())) {
         ProbeOutcome::Error(e) => done(StepStatus::Error, None, Some(&e), e.clone()),
         ProbeOutcome::Unknown(e) => done(StepStatus::Unknown, None, Some(&e), e.clone()),

@@ -20,6 +20,9 @@ pub struct ProbeContext<'a> {
     pub positions: Option<&'a dyn PositionStore>,
     /// Who reads (`runbook/check`): each reader of a file keeps its own position.
     pub reader: &'a str,
+    /// The operator's answer given beforehand (`runbook run --answer ID=yes`): the `manual`
+    /// probe takes it without asking.
+    pub answer: Option<bool>,
 }
 
 impl<'a> ProbeContext<'a> {
@@ -32,6 +35,7 @@ impl<'a> ProbeContext<'a> {
             interactive,
             positions: None,
             reader: "probe",
+            answer: None,
         }
     }
 }

@@ -3,6 +3,11 @@
 //!
 //! Without `pattern` every line counts; `value` is `count`.
 //!
+//! `journalctl` (default `journalctl`) is the program to run: a path to another program
+//! speaking journalctl's options (`-u`, `--since`, `-o cat`): a container's replacement, the
+//! simulator's. It is argv[0], never shell; an empty value or one starting with `-` is refused.
+//! Another program than the plain `journalctl` skips the `/run/systemd/system` test.
+//!
 //! Result: `count`, `last` (the last matching lines), `reason`.
 
 use std::collections::VecDeque;
@@ -15,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, json};
 
 use crate::host::{HostError, Intent, ProcSpec};
+use crate::probes::systemd::Program;
 use crate::probes::{ProbeContext, ProbeOutcome};
 use crate::runbook::value::{DurationParam, Tpl, format_duration};
 
@@ -33,6 +39,10 @@ pub struct JournalParams {
     /// How many matching lines to keep in `last` (default 10).
     #[serde(default)]
     pub last: Option<Tpl<u32>>,
+    /// The program to run (default `journalctl`): a name or a path.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub journalctl: Option<Program>,
 }
 
 /// Result fields of the `journal` probe.
@@ -40,7 +50,8 @@ pub const FIELDS: &[&str] = &["count", "last", "reason"];
 
 /// Run the probe: `journalctl -u UNIT --since=-Ns -o cat --no-pager`, then match each line.
 pub async fn probe(params: JournalParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
-    if let Some(why) = super::systemd::unavailable() {
+    let (journalctl, named) = Program::or_default(params.journalctl.as_ref(), "journalctl");
+    if !named && let Some(why) = super::systemd::unavailable() {
         return ProbeOutcome::Error(why.replace("no systemd", "no systemd journal"));
     }
     let since = match &params.since {
@@ -68,7 +79,7 @@ pub async fn probe(params: JournalParams, cx: &ProbeContext<'_>) -> ProbeOutcome
     };
     let spec = ProcSpec {
         argv: vec![
-            "journalctl".into(),
+            journalctl.to_owned(),
             "-u".into(),
             params.unit.clone(),
             format!("--since=-{}s", since.as_secs().max(1)),
@@ -85,19 +96,19 @@ pub async fn probe(params: JournalParams, cx: &ProbeContext<'_>) -> ProbeOutcome
         Ok(out) => out,
         Err(HostError::Spawn { source, .. }) => {
             return ProbeOutcome::Error(format!(
-                "unavailable: no systemd journal (`journalctl`: {source})"
+                "unavailable: no systemd journal (`{journalctl}`: {source})"
             ));
         }
-        Err(e) => return ProbeOutcome::Error(format!("cannot run `journalctl`: {e}")),
+        Err(e) => return ProbeOutcome::Error(format!("cannot run `{journalctl}`: {e}")),
     };
     if out.timed_out {
         return ProbeOutcome::unreachable(format!(
-            "`journalctl` timed out after {}",
+            "`{journalctl}` timed out after {}",
             format_duration(cx.timeout)
         ));
     }
     if out.exit_code != Some(0) {
-        return ProbeOutcome::Error(format!("`journalctl` failed: {}", out.stderr.trim()));
+        return ProbeOutcome::Error(format!("`{journalctl}` failed: {}", out.stderr.trim()));
     }
     let mut count = 0u64;
     let mut last: VecDeque<&str> = VecDeque::with_capacity(keep.min(1000));

@@ -3,7 +3,10 @@
 //!
 //! The default is no; no answer within the step's timeout is `unknown`.
 //!
-//! Result: `answer` (true / false), also `value`.
+//! An answer given beforehand (`runbook run --answer ID=yes|no`) is taken without asking, at a
+//! terminal or not, with a `reason` saying so: how a script, CI or a demo answers the question.
+//!
+//! Result: `answer` (true / false), also `value`; `reason` when answered beforehand.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -26,6 +29,17 @@ pub const FIELDS: &[&str] = &["answer"];
 
 /// Run the probe: ask on stderr, read one line from stdin, within the step's timeout.
 pub async fn probe(params: ManualParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
+    if let Some(answer) = cx.answer {
+        let said = if answer { "yes" } else { "no" };
+        return ProbeOutcome::observed([
+            ("value", json!(answer)),
+            ("answer", json!(answer)),
+            (
+                "reason",
+                json!(format!("answered `{said}` on the command line (--answer)")),
+            ),
+        ]);
+    }
     if !cx.interactive {
         return ProbeOutcome::Unknown("no terminal to ask".into());
     }

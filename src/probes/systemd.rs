@@ -4,6 +4,12 @@
 //! `value` is `active_state`; a unit that is not loaded is an observation (`load_state:
 //! not-found`).
 //!
+//! `systemctl` (default `systemctl`) is the program to run: a path to another program speaking
+//! systemctl's verbs: a container's replacement, the simulator's. It is argv[0], never shell;
+//! an empty value or one starting with `-` is refused. Another program than the plain
+//! `systemctl` skips the `/run/systemd/system` test (whoever named it knows it answers); its
+//! failures are reported like `systemctl`'s.
+//!
 //! Result: `active_state`, `sub_state`, `load_state`, `restarts`, `main_pid`, `since`.
 
 use std::collections::HashMap;
@@ -24,6 +30,70 @@ use crate::runbook::value::format_duration;
 pub struct SystemdParams {
     /// The unit, e.g. `aurora-live-feed` or `nginx.service`.
     pub unit: String,
+    /// The program to run (default `systemctl`): a name or a path to a program speaking
+    /// systemctl's verbs.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub systemctl: Option<Program>,
+}
+
+/// A program run in place of a standard tool (`systemctl`, `journalctl`, `chronyc`, ...):
+/// argv[0] as given, never shell. Empty, or starting with `-` (an option, not a program), is
+/// refused when the parameters are read, so `validate` reports a literal and a run reports a
+/// rendered template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program(String);
+
+impl Program {
+    /// Check a program value.
+    ///
+    /// # Errors
+    /// A message when `text` is empty or starts with `-`.
+    pub fn new(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            Err("a program may not be empty".into())
+        } else if text.starts_with('-') {
+            Err(format!(
+                "refused program `{}`: it would be read as an option",
+                text.escape_debug()
+            ))
+        } else {
+            Ok(Program(text.to_owned()))
+        }
+    }
+
+    /// The program as argv[0].
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The program to run for an optional parameter, and whether it was named on purpose:
+    /// `None` and the standard name itself are the host's own tool, which keeps the
+    /// `/run/systemd/system` test.
+    #[must_use]
+    pub fn or_default<'p>(param: Option<&'p Program>, standard: &'p str) -> (&'p str, bool) {
+        match param {
+            Some(p) if p.0 != standard => (&p.0, true),
+            _ => (standard, false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Program {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Program;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a program: a name or a path, not starting with `-`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Program, E> {
+                Program::new(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// Result fields of the `systemd` probe.
@@ -38,12 +108,13 @@ pub const FIELDS: &[&str] = &[
 
 /// Run the probe: `systemctl show UNIT --property=...`.
 pub async fn probe(params: SystemdParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
-    if let Some(why) = unavailable() {
+    let (systemctl, named) = Program::or_default(params.systemctl.as_ref(), "systemctl");
+    if !named && let Some(why) = unavailable() {
         return ProbeOutcome::Error(why);
     }
     let spec = ProcSpec {
         argv: vec![
-            "systemctl".into(),
+            systemctl.to_owned(),
             "show".into(),
             params.unit.clone(),
             "--property=ActiveState,SubState,LoadState,NRestarts,MainPID,ActiveEnterTimestamp"
@@ -57,19 +128,21 @@ pub async fn probe(params: SystemdParams, cx: &ProbeContext<'_>) -> ProbeOutcome
     let out = match cx.host.spawn(&spec, Intent::Observe).await {
         Ok(out) => out,
         Err(HostError::Spawn { source, .. }) => {
-            return ProbeOutcome::Error(format!("unavailable: no systemd (`systemctl`: {source})"));
+            return ProbeOutcome::Error(format!(
+                "unavailable: no systemd (`{systemctl}`: {source})"
+            ));
         }
-        Err(e) => return ProbeOutcome::Error(format!("cannot run `systemctl`: {e}")),
+        Err(e) => return ProbeOutcome::Error(format!("cannot run `{systemctl}`: {e}")),
     };
     if out.timed_out {
         return ProbeOutcome::unreachable(format!(
-            "`systemctl show` timed out after {}",
+            "`{systemctl} show` timed out after {}",
             format_duration(cx.timeout)
         ));
     }
     if out.exit_code != Some(0) {
         return ProbeOutcome::Error(format!(
-            "`systemctl show {}` failed: {}",
+            "`{systemctl} show {}` failed: {}",
             params.unit,
             out.stderr.trim()
         ));

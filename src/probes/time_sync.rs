@@ -2,6 +2,12 @@
 //! (asked in that order; `adjtimex` needs `unsafe`, which this crate forbids).
 //! `error: unavailable` where neither can be read. `value` is `synced`.
 //!
+//! `timedatectl` and `chronyc` (defaults: those names) are the programs to run: paths to other
+//! programs speaking their verbs (`timedatectl show -p NTPSynchronized --value`, `chronyc -n
+//! tracking`): a container's replacement, the simulator's. Each is argv[0], never shell; an
+//! empty value or one starting with `-` is refused. `timedatectl` is asked only where systemd
+//! runs, unless another program than the plain `timedatectl` is named.
+//!
 //! Result: `synced`, `offset_ms`, `max_error_ms`, `source`.
 
 use std::path::Path;
@@ -12,42 +18,54 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::host::{DEFAULT_OUTPUT_CAP, HostError, Intent, ProcSpec};
+use crate::probes::systemd::Program;
 use crate::probes::{ProbeContext, ProbeOutcome};
 
-/// Parameters of the `time_sync` probe (none).
+/// Parameters of the `time_sync` probe.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TimeSyncParams {}
+pub struct TimeSyncParams {
+    /// The `timedatectl` program (default `timedatectl`): a name or a path.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timedatectl: Option<Program>,
+    /// The `chronyc` program (default `chronyc`): a name or a path.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub chronyc: Option<Program>,
+}
 
 /// Result fields of the `time_sync` probe.
 pub const FIELDS: &[&str] = &["synced", "offset_ms", "max_error_ms", "source"];
 
-/// Run the probe: `timedatectl` where systemd runs, else `chronyc tracking`.
-pub async fn probe(_params: TimeSyncParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
+/// Run the probe: `timedatectl` where systemd runs (or when named), else `chronyc tracking`.
+pub async fn probe(params: TimeSyncParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
+    let (timedatectl, named) = Program::or_default(params.timedatectl.as_ref(), "timedatectl");
+    let (chronyc, _) = Program::or_default(params.chronyc.as_ref(), "chronyc");
     let mut tried = Vec::new();
-    if Path::new("/run/systemd/system").is_dir() {
+    if named || Path::new("/run/systemd/system").is_dir() {
         match run(
             cx,
-            &["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+            &[timedatectl, "show", "-p", "NTPSynchronized", "--value"],
         )
         .await
         {
             Ok(out) => match out.trim() {
                 "yes" => return synced(true, None, None, "timedatectl"),
                 "no" => return synced(false, None, None, "timedatectl"),
-                other => tried.push(format!("`timedatectl` said `{other}`")),
+                other => tried.push(format!("`{timedatectl}` said `{other}`")),
             },
             Err(e) => tried.push(e),
         }
     } else {
         tried.push("no systemd for `timedatectl`".into());
     }
-    match run(cx, &["chronyc", "-n", "tracking"]).await {
+    match run(cx, &[chronyc, "-n", "tracking"]).await {
         Ok(out) => {
             if let Some(outcome) = parse_chrony(&out) {
                 return outcome;
             }
-            tried.push("`chronyc tracking` printed nothing readable".into());
+            tried.push(format!("`{chronyc} tracking` printed nothing readable"));
         }
         Err(e) => tried.push(e),
     }

@@ -31,8 +31,8 @@ use crate::runbook::model::{
 use crate::runbook::node::Node;
 use crate::runbook::param;
 use crate::runbook::policy::Policy;
-use crate::runbook::raw::{RawAction, RawCause, RawCheck, RawRunbook, SString};
-use crate::runbook::value::{is_template, parse_duration};
+use crate::runbook::raw::{RawAction, RawCause, RawCheck, RawRunbook, RawSample, SString};
+use crate::runbook::value::{DurationParam, is_template, parse_duration};
 
 /// Default timeout of a check.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -514,26 +514,13 @@ impl<'a> Compiler<'a> {
                 self.push(d);
             }
         }
-        let mut seen = HashSet::new();
-        deps.retain(|d| seen.insert(d.clone()));
         let timeout = c
             .timeout
             .as_ref()
             .map_or(Some(DEFAULT_CHECK_TIMEOUT), |t| self.duration(t));
-        let sample = c.sample.as_ref().and_then(|s| {
-            if !(2..=100).contains(&s.times.value) {
-                let d = self.at(
-                    "bad-sample",
-                    format!("`sample.times` is {}; take 2 to 100 samples", s.times.value),
-                    s.times.referenced,
-                );
-                self.push(d);
-            }
-            self.duration(&s.every).map(|every| Sample {
-                times: s.times.value,
-                every,
-            })
-        });
+        let sample = c.sample.as_ref().and_then(|s| self.sample(s, &mut deps));
+        let mut seen = HashSet::new();
+        deps.retain(|d| seen.insert(d.clone()));
         Some(Check {
             id: c.id.value.clone(),
             title: c.title.clone(),
@@ -546,6 +533,30 @@ impl<'a> Compiler<'a> {
             sample,
             guidance: c.guidance.clone(),
             deps,
+        })
+    }
+
+    /// `sample: {times, every}`; a templated `every` (`{{ params.sustain_every }}`) is
+    /// rendered when the check runs, and the checks it reads become dependencies.
+    fn sample(&mut self, s: &RawSample, deps: &mut Vec<String>) -> Option<Sample> {
+        if !(2..=100).contains(&s.times.value) {
+            let d = self.at(
+                "bad-sample",
+                format!("`sample.times` is {}; take 2 to 100 samples", s.times.value),
+                s.times.referenced,
+            );
+            self.push(d);
+        }
+        let every = if is_template(&s.every.value) {
+            let refs = self.template(&s.every.value, s.every.referenced, Site::Check);
+            deps.extend(refs.checks);
+            DurationParam::Template(s.every.value.clone())
+        } else {
+            DurationParam::Fixed(self.duration(&s.every)?)
+        };
+        Some(Sample {
+            times: s.times.value,
+            every,
         })
     }
 
@@ -924,6 +935,7 @@ impl<'a> Compiler<'a> {
             ActionForm::Systemd {
                 unit: s.value.unit.value.clone(),
                 op: s.value.op,
+                systemctl: s.value.systemctl.as_ref().map(|p| p.value.clone()),
             }
         } else if let Some(s) = &a.set_env {
             ActionForm::SetEnv {

@@ -165,13 +165,13 @@ pub struct Symptom {
 }
 
 /// `sample: {times, every}`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     /// Number of samples.
     pub times: u32,
-    /// Interval.
-    #[serde(serialize_with = "ser_duration")]
-    pub every: Duration,
+    /// Interval: a duration, or a template (`{{ params.sustain_every }}`) rendered when the
+    /// check runs.
+    pub every: crate::runbook::value::DurationParam,
 }
 
 /// A check.
@@ -272,6 +272,9 @@ pub enum ActionForm {
         /// Operation.
         #[serde(serialize_with = "ser_op")]
         op: SystemdOp,
+        /// The program in place of `systemctl`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        systemctl: Option<String>,
     },
     /// Env file edit.
     SetEnv {
