@@ -332,6 +332,35 @@ pub enum Command {
         #[arg(long, value_name = "RFC3339", hide = true)]
         now: Option<String>,
     },
+    /// Scenario tests: given probe results and action outcomes, expect the decision path
+    /// (checks, causes, actions, verification, outcome, escalation). Touches no host.
+    #[command(
+        after_help = "Examples:\n  runbook test                          # runbooks/tests/*.yaml\n  runbook test runbooks/ --junit report.xml\n  runbook test runbooks/tests/service-down.yaml\n\nA scenario file `runbooks/tests/<runbook>.yaml` names its runbook (looked up in the directory holding `tests/`) and lists scenarios: `checks` (each check's probe result fields: `{status: 200}`, `{values: [1, 2]}` for a sampled check, `{unreachable: reason}`, `{error: reason}`, `{unknown: reason}`, `{answer: true}` for a manual one), `after` (verification re-runs), `actions` (`ok` or `{failed: reason}`), `yes`, `set`, and `expect` (`outcome`, `matched`, `ruled_out`, `unknown`, `symptoms`, `checks`, `actions`, `rollbacks`, `verify`, `escalation`). Every check that runs needs a result (`baseline:` gives them for the whole file).\n\nExit status: 0 all pass, 1 a scenario failed, 2 an invalid scenario file or scenario."
+    )]
+    Test {
+        /// Scenario files or directories (a runbook dir: its `tests/`; default: the runbook
+        /// dir's `tests/`).
+        paths: Vec<PathBuf>,
+        /// Also write a `JUnit` XML report here (a suite per file, a case per scenario).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Re-decide a recorded run with the runbook as it is now (or an edited version) on the
+    /// probe results the run recorded, with no host access; show where decisions differ.
+    #[command(
+        after_help = "Examples:\n  runbook replay 0193ab                       # the runbook as it is now\n  runbook replay 0193ab --runbook edited/sse-not-connecting.yaml\n  runbook replay 0193ab --format json\n\nChecks take the results the run recorded (re-judged by today's `expect`); a check it did not record is `unknown`; an action it never ran would run, with an unknown outcome (taken as not succeeded). Nothing is written to the audit database.\n\nExit status: 0 no decision differs, 1 decisions differ, 2 no such run or FILE invalid, 3 the audit database cannot be read."
+    )]
+    Replay {
+        /// Run id (or a unique prefix).
+        run: String,
+        /// An edited version of the run's runbook to decide with (default: the runbook of the
+        /// same name in the runbook dir).
+        #[arg(long, value_name = "FILE")]
+        runbook: Option<PathBuf>,
+        /// Assume the run had consent to mutating actions (`--yes`) even where it shows none.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Print the JSON Schema of the runbook format (for editors' YAML language servers).
     #[command(
         after_help = "Example:\n  runbook schema > schema/runbook.schema.json\n  # then in a runbook: # yaml-language-server: $schema=../schema/runbook.schema.json"

@@ -19,4 +19,5 @@ pub mod probes;
 pub mod report;
 pub mod revert;
 pub mod runbook;
+pub mod scenario;
 pub mod serve;

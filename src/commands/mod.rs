@@ -10,10 +10,12 @@ mod incidents;
 mod list;
 mod plan;
 mod probe;
+mod replay;
 mod run;
 mod schema;
 mod serve;
 mod show;
+mod test;
 mod tick;
 mod validate;
 
@@ -31,6 +33,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Plan { name, sets } => plan::run(&ctx, &name, &sets),
         Command::Graph { name, sets } => graph::run(&ctx, &name, &sets),
         Command::Schema => schema::run(&ctx),
+        Command::Test { paths, junit } => test::run(&ctx, &paths, junit.as_deref()),
+        Command::Replay { run, runbook, yes } => replay::run(&ctx, &run, runbook.as_deref(), yes),
         Command::Run {
             name,
             sets,
