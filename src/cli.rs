@@ -366,4 +366,57 @@ pub enum Command {
         after_help = "Example:\n  runbook schema > schema/runbook.schema.json\n  # then in a runbook: # yaml-language-server: $schema=../schema/runbook.schema.json"
     )]
     Schema,
+    /// Run the Aurora simulator in the foreground (what `demo` and the end-to-end tests use):
+    /// prints its endpoints and the runbook parameters that point at it, as JSON.
+    #[command(
+        after_help = "Faults: down, auth, cors, dead-stream, malformed, oversized, rotation, latency,\n  deny-rate, breaker, ece, disk, clock, data-loss, nginx-down, model-invalid\n\nSwitch faults while it runs:\n  curl -X POST $CONTROL/faults/down     curl -X DELETE $CONTROL/faults/down\n  curl -X PUT $CONTROL/faults -d '{\"faults\": [\"ece\", \"breaker\"]}' -H 'content-type: application/json'"
+    )]
+    Sim {
+        /// The simulated host's directory (default: a new temporary directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// A fault on from the start (repeatable).
+        #[arg(long = "fault", value_name = "FAULT")]
+        faults: Vec<String>,
+        /// Stop after this long (default: until interrupted), e.g. `10m`.
+        #[arg(long, value_name = "DURATION")]
+        duration: Option<String>,
+    },
+    /// Run every runbook's symptom checks (read-only), rank the runbooks whose symptoms are
+    /// present by severity and evidence, and say which to run.
+    #[command(
+        after_help = "Examples:\n  runbook triage\n  runbook triage --service aurora-live-feed --set base_url=http://127.0.0.1:8001\n\nExit status: 0 no symptom present, 1 a runbook's symptoms are present, 2 invalid input."
+    )]
+    Triage {
+        /// Only the runbooks of this service.
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<String>,
+        /// Set a parameter in every runbook that declares it: `--set k=v` (repeatable).
+        #[arg(long = "set", value_name = "K=V")]
+        sets: Vec<String>,
+    },
+    /// See it work with no setup: the Aurora simulator with a fault, triage, the matching
+    /// runbook run with remediation allowed, what changed, the escalation state, the audit.
+    #[command(
+        after_help = "Examples:\n  runbook demo                    # sse-not-connecting: the live feed died\n  runbook demo --list\n  runbook demo circuit-breaker-open\n\nExit status: the run's (0 remediated, 1 a problem remains and was escalated)."
+    )]
+    Demo {
+        /// The scenario (default: sse-not-connecting).
+        scenario: Option<String>,
+        /// List the scenarios.
+        #[arg(long)]
+        list: bool,
+    },
+    /// A program of the simulated host (`bin/systemctl` and the others call this).
+    #[command(hide = true)]
+    SimTool {
+        /// The simulator's control endpoint.
+        #[arg(long, value_name = "URL")]
+        control: String,
+        /// The program: systemctl, journalctl, nginx, ufw, chronyc, timedatectl, sysctl, process.
+        program: String,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }

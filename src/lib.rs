@@ -21,3 +21,5 @@ pub mod revert;
 pub mod runbook;
 pub mod scenario;
 pub mod serve;
+pub mod sim;
+pub mod triage;

@@ -4,6 +4,7 @@ mod ack;
 mod approve;
 mod audit;
 mod common;
+mod demo;
 mod graph;
 mod history;
 mod incidents;
@@ -15,8 +16,10 @@ mod run;
 mod schema;
 mod serve;
 mod show;
+mod sim;
 mod test;
 mod tick;
+mod triage;
 mod validate;
 
 pub use common::Ctx;
@@ -113,5 +116,17 @@ pub fn run(cli: Cli) -> u8 {
         Command::Audit {
             op: AuditOp::Export,
         } => audit::export(&ctx),
+        Command::Sim {
+            dir,
+            faults,
+            duration,
+        } => sim::run(&ctx, dir.as_deref(), &faults, duration.as_deref()),
+        Command::Triage { service, sets } => triage::run(&ctx, service.as_deref(), &sets),
+        Command::Demo { scenario, list } => demo::run(&ctx, scenario.as_deref(), list),
+        Command::SimTool {
+            control,
+            program,
+            args,
+        } => sim::tool(&control, &program, &args),
     }
 }
