@@ -306,7 +306,11 @@ fn the_stream_wants_the_token_sends_cors_and_events_and_each_fault_breaks_its_pa
     let (status, _, event) = first_event(&a, Duration::from_millis(1500));
     assert_eq!(status, 200, "a dead stream still connects");
     assert_eq!(event, None, "a dead stream sent an event");
-    assert_eq!(a.metric(&a.param("local_url"), "sse_events_total "), before);
+    let after = a.metric(&a.param("local_url"), "sse_events_total ");
+    assert!(
+        (after - before).abs() < 0.5,
+        "events counted: {before} -> {after}"
+    );
     // The producer is the runner: restarting it clears the stall.
     assert_eq!(a.program("systemctl", &["restart", "aurora-runner"]).0, 0);
     eventually("events flow again", || {
