@@ -6,31 +6,19 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use runbook::sim::{Fault, Sim, SimConfig};
+use runbook::sim::{Fault, Sim};
 use serde_json::Value;
 
+mod sim_case;
+use sim_case::SimCase;
+
 struct Aurora {
-    rt: tokio::runtime::Runtime,
-    sim: Option<Sim>,
-    _dir: tempfile::TempDir,
+    case: SimCase,
     http: reqwest::blocking::Client,
 }
 
 impl Aurora {
     fn start(faults: &[Fault]) -> Aurora {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = SimConfig {
-            dir: dir.path().join("aurora"),
-            faults: faults.to_vec(),
-            exe: env!("CARGO_BIN_EXE_runbook").into(),
-            tick: Duration::from_millis(50),
-        };
-        let sim = rt.block_on(Sim::start(config)).unwrap();
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(5))
             .no_proxy()
@@ -38,15 +26,13 @@ impl Aurora {
             .build()
             .unwrap();
         Aurora {
-            rt,
-            sim: Some(sim),
-            _dir: dir,
+            case: SimCase::start(faults),
             http,
         }
     }
 
     fn sim(&self) -> &Sim {
-        self.sim.as_ref().unwrap()
+        self.case.sim()
     }
 
     fn param(&self, k: &str) -> String {
@@ -133,14 +119,6 @@ impl Aurora {
         let r = req.send().unwrap();
         let s = r.status().as_u16();
         (s, r.json().unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Aurora {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.rt.block_on(async move { sim.stop() });
-        }
     }
 }
 

@@ -12,9 +12,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use runbook::sim::scenarios::write_runbooks;
 use runbook::sim::{Fault, Sim, SimConfig};
 use serde_json::Value;
+
+mod sim_case;
+use sim_case::SimCase;
 
 /// Sampling intervals shortened, host thresholds opened (see the module doc).
 const FAST: &[&str] = &[
@@ -28,9 +30,7 @@ const FAST: &[&str] = &[
 
 /// A simulator, the seed runbooks pointed at it, an audit file.
 struct Aurora {
-    rt: tokio::runtime::Runtime,
-    sim: Option<Sim>,
-    dir: tempfile::TempDir,
+    case: SimCase,
 }
 
 /// A finished `runbook run`.
@@ -84,40 +84,23 @@ impl Run {
 
 impl Aurora {
     fn start(faults: &[Fault]) -> Aurora {
-        Aurora::start_with(faults, |_| {})
+        Aurora {
+            case: SimCase::start(faults),
+        }
     }
 
-    /// Start with `prepare` run on the simulator's directory before its files are written.
     fn start_with(faults: &[Fault], prepare: impl FnOnce(&Path)) -> Aurora {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("aurora")).unwrap();
-        prepare(&dir.path().join("aurora"));
-        let config = SimConfig {
-            dir: dir.path().join("aurora"),
-            faults: faults.to_vec(),
-            exe: env!("CARGO_BIN_EXE_runbook").into(),
-            tick: Duration::from_millis(100),
-        };
-        let sim = rt.block_on(Sim::start(config)).unwrap();
-        write_runbooks(&dir.path().join("runbooks"), &sim.control_url()).unwrap();
         Aurora {
-            rt,
-            sim: Some(sim),
-            dir,
+            case: SimCase::start_with(faults, prepare),
         }
     }
 
     fn sim(&self) -> &Sim {
-        self.sim.as_ref().unwrap()
+        self.case.sim()
     }
 
     fn runbooks(&self) -> std::path::PathBuf {
-        self.dir.path().join("runbooks")
+        self.case.runbooks()
     }
 
     /// `--set` values for `runbook`: the simulator's, and [`FAST`], for the params it declares.
@@ -145,7 +128,7 @@ impl Aurora {
         cmd.arg("--runbooks")
             .arg(self.runbooks())
             .arg("--db")
-            .arg(self.dir.path().join("audit.db"))
+            .arg(self.case.db())
             .arg("--format")
             .arg("json")
             .env_remove("RUNBOOK_DIR")
@@ -187,14 +170,6 @@ impl Aurora {
     fn incidents(&self) -> Value {
         let out = self.cli().arg("incidents").output().unwrap();
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-}
-
-impl Drop for Aurora {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.rt.block_on(async move { sim.stop() });
-        }
     }
 }
 

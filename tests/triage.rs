@@ -1,35 +1,21 @@
 //! `runbook triage` against the Aurora simulator: which runbooks' symptoms are present, in
 //! which order, and that it changes nothing.
 
-use std::process::Command;
-use std::time::Duration;
-
-use runbook::sim::scenarios::write_runbooks;
-use runbook::sim::{Fault, Sim, SimConfig};
+use runbook::sim::Fault;
 use serde_json::Value;
+use std::process::Command;
+
+mod sim_case;
+use sim_case::SimCase;
 
 struct Aurora {
-    rt: tokio::runtime::Runtime,
-    sim: Option<Sim>,
-    dir: tempfile::TempDir,
+    case: SimCase,
 }
 
 impl Aurora {
     fn start(faults: &[Fault]) -> Aurora {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = SimConfig {
-            dir: dir.path().join("aurora"),
-            faults: faults.to_vec(),
-            exe: env!("CARGO_BIN_EXE_runbook").into(),
-            tick: Duration::from_millis(100),
-        };
-        let sim = rt.block_on(Sim::start(config)).unwrap();
-        write_runbooks(&dir.path().join("runbooks"), &sim.control_url()).unwrap();
         Aurora {
-            rt,
-            sim: Some(sim),
-            dir,
+            case: SimCase::start(faults),
         }
     }
 
@@ -37,11 +23,11 @@ impl Aurora {
     fn triage(&self, args: &[&str]) -> (i32, String, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
         cmd.arg("--runbooks")
-            .arg(self.dir.path().join("runbooks"))
+            .arg(self.case.runbooks())
             .arg("--db")
-            .arg(self.dir.path().join("audit.db"))
+            .arg(self.case.db())
             .arg("triage");
-        for (k, v) in self.sim.as_ref().unwrap().params() {
+        for (k, v) in self.case.sim().params() {
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
         for s in [
@@ -57,14 +43,6 @@ impl Aurora {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
-    }
-}
-
-impl Drop for Aurora {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.rt.block_on(async move { sim.stop() });
-        }
     }
 }
 
@@ -103,16 +81,15 @@ fn an_open_breaker_ranks_the_p0_runbook_first_and_changes_nothing() {
     );
     // Read-only: no program was asked to change anything, no audit row was written.
     assert!(
-        a.sim
-            .as_ref()
-            .unwrap()
+        a.case
+            .sim()
             .calls()
             .iter()
             .all(|c| c.starts_with("fault on")),
         "{:?}",
-        a.sim.as_ref().unwrap().calls()
+        a.case.sim().calls()
     );
-    assert!(!a.dir.path().join("audit.db").exists());
+    assert!(!a.case.db().exists());
 }
 
 #[test]
