@@ -369,7 +369,7 @@ pub enum Command {
     /// Run the Aurora simulator in the foreground (what `demo` and the end-to-end tests use):
     /// prints its endpoints and the runbook parameters that point at it, as JSON.
     #[command(
-        after_help = "Faults: down, auth, cors, dead-stream, malformed, oversized, rotation, latency,\n  deny-rate, breaker, ece, disk, clock, data-loss, nginx-down, model-invalid\n\nSwitch faults while it runs:\n  curl -X POST $CONTROL/faults/down     curl -X DELETE $CONTROL/faults/down\n  curl -X PUT $CONTROL/faults -d '{\"faults\": [\"ece\", \"breaker\"]}' -H 'content-type: application/json'"
+        after_help = "Faults: down, auth, cors, dead-stream, malformed, oversized, rotation, latency,\n  queueing, deny-rate, breaker, ece, disk, clock, data-loss, nginx-down, model-invalid\n\nSwitch faults while it runs:\n  curl -X POST $CONTROL/faults/down     curl -X DELETE $CONTROL/faults/down\n  curl -X PUT $CONTROL/faults -d '{\"faults\": [\"ece\", \"breaker\"]}' -H 'content-type: application/json'"
     )]
     Sim {
         /// The simulated host's directory (default: a new temporary directory).

@@ -118,3 +118,35 @@ pub fn tool(control: &str, program: &str, args: &[String]) -> u8 {
     let code = crate::sim::tools::main(control, program, args);
     u8::try_from(code).unwrap_or(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::cli::Cli;
+    use crate::sim::Fault;
+
+    #[test]
+    fn the_help_names_every_fault() {
+        let cmd = Cli::command();
+        let help = cmd
+            .find_subcommand("sim")
+            .and_then(|c| c.get_after_help())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        for f in Fault::ALL {
+            assert!(
+                help.split([' ', ',', '\n']).any(|w| w == f.name()),
+                "`runbook sim --help` does not name `{f}`:\n{help}"
+            );
+        }
+    }
+
+    #[test]
+    fn fault_lists_split_on_commas_and_name_the_bad_one() {
+        let ok = super::parse_faults(&["down,ece".into(), "breaker".into()]).unwrap();
+        assert_eq!(ok, [Fault::Down, Fault::Ece, Fault::Breaker]);
+        let e = super::parse_faults(&["down,nope".into()]).unwrap_err();
+        assert!(e.contains("unknown fault `nope`"), "{e}");
+    }
+}
