@@ -498,10 +498,7 @@ async fn fault_off_route(AxState(inner): App, Path(name): Path<String>) -> Respo
 }
 
 async fn unit_show(AxState(inner): App, Path(unit): Path<String>) -> Response {
-    inner
-        .lock()
-        .unit_show(&unit)
-        .map_or_else(|| bad("no such unit"), IntoResponse::into_response)
+    inner.lock().unit_show(&unit).into_response()
 }
 
 async fn unit_op(AxState(inner): App, Path((unit, op)): Path<(String, String)>) -> Response {

@@ -245,8 +245,8 @@ impl Inner {
         }
         let env = std::fs::read_to_string(&self.layout.env_file).unwrap_or_default();
         let u = st.units.get_mut(unit).expect("known unit");
-        if op == "restart" || active {
-            u.restarts += u64::from(op == "restart");
+        if op == "restart" {
+            u.restarts += 1;
         }
         u.active_state = "active";
         u.since = chrono::Utc::now();

@@ -103,7 +103,9 @@ impl Fault {
                 "live feed down: unit failed, port refuses; cleared by restarting aurora-live-feed"
             }
             Fault::Auth => "the stream answers 401 to the token on disk; cleared by a human",
-            Fault::Cors => "the stream has no Access-Control-Allow-Origin header",
+            Fault::Cors => {
+                "the stream has no Access-Control-Allow-Origin header; cleared by reloading nginx"
+            }
             Fault::DeadStream => {
                 "producer stalled: stream silent, event log idle; cleared by restarting aurora-runner"
             }
@@ -476,27 +478,28 @@ impl State {
         })
     }
 
-    /// What `systemctl show UNIT` prints, or `None` for a unit the simulator does not have.
+    /// What `systemctl show UNIT` prints (`LoadState=not-found` for a unit the simulator does
+    /// not have, as systemd says it).
     #[must_use]
-    pub fn unit_show(&self, unit: &str) -> Option<String> {
+    pub fn unit_show(&self, unit: &str) -> String {
         let name = unit.strip_suffix(".service").unwrap_or(unit);
         let Some(u) = self.units.get(name) else {
-            return Some(format!(
+            return format!(
                 "Id={name}.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nNRestarts=0\nMainPID=0\nActiveEnterTimestamp=\n"
-            ));
+            );
         };
         let sub = match u.active_state {
             "active" => "running",
             "failed" => "failed",
             _ => "dead",
         };
-        Some(format!(
+        format!(
             "Id={name}.service\nLoadState=loaded\nActiveState={}\nSubState={sub}\nNRestarts={}\nMainPID={}\nActiveEnterTimestamp={}\n",
             u.active_state,
             u.restarts,
             if u.active() { 4242 } else { 0 },
             u.since.format("%a %Y-%m-%d %H:%M:%S UTC"),
-        ))
+        )
     }
 }
 
@@ -538,10 +541,9 @@ mod tests {
         s.units.get_mut("aurora-live-feed").unwrap().active_state = "failed";
         assert!(
             s.unit_show("aurora-live-feed.service")
-                .unwrap()
                 .contains("ActiveState=failed")
         );
-        assert!(s.unit_show("nope").unwrap().contains("LoadState=not-found"));
+        assert!(s.unit_show("nope").contains("LoadState=not-found"));
     }
 
     #[test]
