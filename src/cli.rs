@@ -348,7 +348,7 @@ pub enum Command {
     /// Re-decide a recorded run with the runbook as it is now (or an edited version) on the
     /// probe results the run recorded, with no host access; show where decisions differ.
     #[command(
-        after_help = "Examples:\n  runbook replay 0193ab                       # the runbook as it is now\n  runbook replay 0193ab --runbook edited/sse-not-connecting.yaml\n  runbook replay 0193ab --format json\n\nChecks take the results the run recorded (re-judged by today's `expect`); a check it did not record is `unknown`; an action it never ran would run, with an unknown outcome (taken as not succeeded). Nothing is written to the audit database.\n\nExit status: 0 no decision differs, 1 decisions differ, 2 no such run or FILE invalid, 3 the audit database cannot be read."
+        after_help = "Examples:\n  runbook replay 0193ab                       # the runbook as it is now\n  runbook replay 0193ab --runbook edited/sse-not-connecting.yaml\n  runbook replay 0193ab --format json\n  runbook replay 0193ab --emit-scenario > runbooks/tests/sse-not-connecting-0193ab.yaml\n\nChecks take the results the run recorded (re-judged by today's `expect`); a check it did not record is `unknown`; an action it never ran would run, with an unknown outcome (taken as not succeeded). Nothing is written to the audit database.\n\nWith --emit-scenario the scenario is run as `runbook test` would (against FILE, or the runbook dir) before it is printed; exit 1 says it does not pass, and why, on stderr.\n\nExit status: 0 no decision differs (the scenario passes), 1 decisions differ (it does not), 2 no such run, FILE invalid or a run with no scenario (dry run, unfinished, fault), 3 the audit database cannot be read."
     )]
     Replay {
         /// Run id (or a unique prefix).
@@ -360,6 +360,11 @@ pub enum Command {
         /// Assume the run had consent to mutating actions (`--yes`) even where it shows none.
         #[arg(long)]
         yes: bool,
+        /// Print a scenario file (for `runbook test`) that gives the results the run recorded
+        /// and expects the decisions it took, instead of the comparison; NAME names the
+        /// scenario (default: `run <id>: <outcome>`).
+        #[arg(long, value_name = "NAME", require_equals = true, num_args = 0..=1)]
+        emit_scenario: Option<Option<String>>,
     },
     /// Print the JSON Schema of the runbook format (for editors' YAML language servers).
     #[command(

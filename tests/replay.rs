@@ -80,6 +80,7 @@ title: Web (replay test)
 severity: P3
 params:
   base_url: { type: url, default: "http://127.0.0.1:1" }
+  token: { type: string, default: "", secret: true }
 checks:
   - id: healthz
     probe: http
@@ -88,7 +89,10 @@ checks:
     expect: "status == 200"
   - id: clients
     probe: http
-    with: { url: "{{ params.base_url }}/health", jq: ".clients" }
+    with:
+      url: "{{ params.base_url }}/health"
+      jq: ".clients"
+      headers: { x-token: "{{ params.token }}" }
     timeout: 2s
     expect: "value > 2"
   - id: events
@@ -118,11 +122,24 @@ struct Case {
     dir: tempfile::TempDir,
     server: Server,
     run_id: String,
+    /// The recorded run's outcome.
+    outcome: String,
 }
+
+/// The secret the recorded runs are given (`--set token=...`).
+const SECRET: &str = "hunter2-s3cret";
 
 impl Case {
     /// Record a run: the service is down, `fix` (with --yes) brings it up, verified.
     fn new() -> Case {
+        let case = Case::recorded(None, &["--yes"], 0);
+        assert_eq!(case.outcome, "remediated");
+        case
+    }
+
+    /// Record a run of `web` with `extra` arguments against the server, or `base` instead
+    /// when given; the run exits with `code`.
+    fn recorded(base: Option<&str>, extra: &[&str], code: i32) -> Case {
         let dir = tempfile::tempdir().unwrap();
         let rb = dir.path().join("runbooks");
         std::fs::create_dir(&rb).unwrap();
@@ -136,14 +153,24 @@ impl Case {
             dir,
             server: server(),
             run_id: String::new(),
+            outcome: String::new(),
         };
-        let base = format!("base_url=http://{}", case.server.addr);
-        let o = case.runbook(&["run", "web", "--yes", "--set", &base]);
-        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-        assert!(stdout(&o).contains("remediated"), "{}", show(&o));
+        let base = format!(
+            "base_url={}",
+            base.map_or_else(|| format!("http://{}", case.server.addr), str::to_owned)
+        );
+        let token = format!("token={SECRET}");
+        let mut args = vec!["run", "web", "--set", &base, "--set", &token];
+        args.extend(extra);
+        let o = case.runbook(&args);
+        assert_eq!(o.status.code(), Some(code), "{}", show(&o));
         let o = case.runbook(&["history", "--format", "json"]);
         let runs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         runs[0]["id"].as_str().unwrap().clone_into(&mut case.run_id);
+        runs[0]["outcome"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut case.outcome);
         case
     }
 
@@ -414,4 +441,281 @@ fn bad_input_and_an_unreadable_database_have_their_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", show(&o));
+}
+
+impl Case {
+    /// `replay RUN FLAG` (`--emit-scenario[=NAME]`): must exit 0; the scenario is written to
+    /// `runbooks/tests/web.yaml` and returned.
+    fn emit(&self, flag: &str) -> String {
+        let o = self.runbook(&["replay", &self.run_id, flag]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        let yaml = stdout(&o);
+        let tests = self.dir.path().join("runbooks/tests");
+        std::fs::create_dir_all(&tests).unwrap();
+        std::fs::write(tests.join("web.yaml"), &yaml).unwrap();
+        yaml
+    }
+
+    /// `runbook test` on the runbook dir's scenarios.
+    fn test(&self) -> Output {
+        self.runbook(&["test", "runbooks"])
+    }
+}
+
+/// The text of `yaml` from the line `from` to the line `to`.
+fn section<'a>(yaml: &'a str, from: &str, to: &str) -> &'a str {
+    let start = yaml
+        .find(&format!("\n{from}\n"))
+        .unwrap_or_else(|| panic!("no `{from}` in\n{yaml}"));
+    let len = yaml[start + 1..]
+        .find(&format!("\n{to}"))
+        .unwrap_or_else(|| panic!("no `{to}` after `{from}` in\n{yaml}"));
+    &yaml[start + 1..start + 1 + len]
+}
+
+/// The first line of `yaml` that starts (after indentation) with `key:`.
+fn line_of<'a>(yaml: &'a str, key: &str) -> &'a str {
+    yaml.lines()
+        .find(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no `{key}:` in\n{yaml}"))
+}
+
+#[test]
+fn a_recorded_run_becomes_a_scenario_of_what_it_saw_and_decided() {
+    let case = Case::new();
+    let yaml = case.emit("--emit-scenario");
+    assert!(
+        yaml.starts_with(&format!(
+            "# Made by `runbook replay {} --emit-scenario`",
+            case.run_id
+        )),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("\nrunbook: web\nscenarios:\n  - name: "),
+        "{yaml}"
+    );
+    // The name holds `: `, so it is quoted.
+    assert!(
+        yaml.contains(&format!("  - name: \"run {}: remediated\"\n", case.run_id)),
+        "{yaml}"
+    );
+    // The probe's own fields; nothing the engine computes, no null.
+    let checks = section(&yaml, "    checks:", "    after:");
+    let healthz = section(checks, "      healthz:", "      clients:");
+    assert!(healthz.contains("status: 503"), "{healthz}");
+    assert!(healthz.contains("body: down"), "{healthz}");
+    for computed in [
+        "ok:",
+        "state:",
+        "duration_ms",
+        "delta",
+        "rate_per_s",
+        "null",
+        "reason",
+    ] {
+        assert!(!checks.contains(computed), "{computed} in {checks}");
+    }
+    assert!(
+        line_of(checks, "values").ends_with("values: [40, 40]"),
+        "{checks}"
+    );
+    assert!(line_of(checks, "value").ends_with("value: 5"), "{checks}");
+    assert!(yaml.contains("\n    actions: { fix: ok }\n"), "{yaml}");
+    assert!(yaml.contains("\n    yes: true\n"), "{yaml}");
+    assert!(
+        line_of(&yaml, "outcome").ends_with("outcome: remediated"),
+        "{yaml}"
+    );
+    assert!(
+        line_of(&yaml, "matched").ends_with("matched: [down]"),
+        "{yaml}"
+    );
+    assert!(
+        line_of(&yaml, "ruled_out").ends_with("ruled_out: [few_clients]"),
+        "{yaml}"
+    );
+    assert!(line_of(&yaml, "verify").contains("healthz: [ok]"), "{yaml}");
+    assert!(
+        line_of(&yaml, "escalation").ends_with("escalation: none"),
+        "{yaml}"
+    );
+    // After the remedy, healthz answered 200: the verification's own result.
+    let after = section(&yaml, "    after:", "    actions:");
+    assert!(after.contains("status: 200"), "{after}");
+    assert!(!after.contains("status: 503"), "{after}");
+    // The secret is neither in the file nor set; a comment says it is left out.
+    assert!(!yaml.contains(SECRET), "{yaml}");
+    assert!(
+        !yaml.lines().any(|l| l.trim_start().starts_with("token:")),
+        "{yaml}"
+    );
+    assert!(
+        yaml.lines()
+            .any(|l| l.trim_start().starts_with("# secret param(s) left out")
+                && l.contains("`token`")),
+        "{yaml}"
+    );
+    // The base URL differs from the default: it is set.
+    assert!(
+        yaml.contains(&format!(
+            "\n    set: {{ base_url: \"http://{}\" }}\n",
+            case.server.addr
+        )),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn a_recorded_run_becomes_a_scenario_that_passes_and_fails_when_a_decision_changes() {
+    let case = Case::new();
+    let before = case.row_counts();
+    let requests = case.server.requests.load(Ordering::SeqCst);
+    let yaml = case.emit("--emit-scenario");
+    let o = case.test();
+    assert_eq!(o.status.code(), Some(0), "{}\n{yaml}", show(&o));
+    assert!(
+        stdout(&o).contains("1 scenario(s) in 1 file(s): 1 passed, 0 failed"),
+        "{}",
+        show(&o)
+    );
+    // Emitting read nothing but the database, and wrote nothing.
+    assert_eq!(case.row_counts(), before);
+    assert_eq!(case.server.requests.load(Ordering::SeqCst), requests);
+
+    // The edit the replay test makes: the scenario now fails, naming what changed.
+    let edited = case.edited(&[("value > 2", "value > 10")]);
+    std::fs::copy(&edited, case.dir.path().join("runbooks/web.yaml")).unwrap();
+    let o = case.test();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let out = stdout(&o);
+    assert!(out.contains("FAIL    run "), "{out}");
+    let differ: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains('✗'))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+        .collect();
+    for what in ["outcome", "causes", "check", "escalation"] {
+        assert!(
+            differ.contains(&what),
+            "`{what}` not among {differ:?}:\n{out}"
+        );
+    }
+    let clients = out
+        .lines()
+        .find(|l| l.contains("check clients"))
+        .unwrap_or_else(|| panic!("no `check clients` row:\n{out}"));
+    assert!(
+        clients.contains('✗') && clients.contains("failed"),
+        "{clients}"
+    );
+    // Emitting against the edited runbook says the scenario no longer passes.
+    let o = case.runbook(&["replay", &case.run_id, "--emit-scenario"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not pass"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn a_named_scenario_of_an_unreachable_service_and_a_failed_remedy_round_trips() {
+    // A loopback port nobody listens on: every check is unreachable, the remedy fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let case = Case::recorded(Some(&format!("http://{closed}")), &["--yes"], 1);
+    assert_eq!(case.outcome, "problem_remains");
+    let name = "web: 503s #1 \"down\"";
+    let yaml = case.emit(&format!("--emit-scenario={name}"));
+    assert!(
+        yaml.contains("  - name: \"web: 503s #1 \\\"down\\\"\"\n"),
+        "{yaml}"
+    );
+    for check in ["healthz", "clients", "events"] {
+        let line = line_of(&yaml, check);
+        assert!(
+            line.contains(&format!("{check}: {{ unreachable: ")),
+            "{line}"
+        );
+    }
+    assert!(yaml.contains("\n    actions: { fix: { failed: "), "{yaml}");
+    assert!(
+        line_of(&yaml, "matched").ends_with("matched: [down, few_clients]"),
+        "{yaml}"
+    );
+    assert!(
+        line_of(&yaml, "escalation").ends_with("escalation: L2"),
+        "{yaml}"
+    );
+    let o = case.test();
+    assert_eq!(o.status.code(), Some(0), "{}\n{yaml}", show(&o));
+    assert!(
+        stdout(&o).contains(&format!("ok      {name}")),
+        "{}",
+        show(&o)
+    );
+    assert!(stdout(&o).contains("1 passed, 0 failed"), "{}", show(&o));
+}
+
+#[test]
+fn a_run_without_consent_round_trips_with_its_remedy_waiting() {
+    let case = Case::recorded(None, &[], 1);
+    assert_eq!(case.outcome, "problem_remains");
+    let yaml = case.emit("--emit-scenario");
+    assert!(
+        !yaml.lines().any(|l| l.trim_start().starts_with("yes:")),
+        "{yaml}"
+    );
+    let expect = &yaml[yaml.find("\n    expect:\n").expect("an `expect:`")..];
+    assert!(
+        line_of(expect, "actions").ends_with("actions: { fix: needs_approval }"),
+        "{yaml}"
+    );
+    assert!(line_of(expect, "verify").ends_with("verify: {}"), "{yaml}");
+    let o = case.test();
+    assert_eq!(o.status.code(), Some(0), "{}\n{yaml}", show(&o));
+    // The same scenario with consent given is a different run: the remedy runs.
+    std::fs::write(
+        case.dir.path().join("runbooks/tests/web.yaml"),
+        yaml.replace("    expect:\n", "    yes: true\n    expect:\n"),
+    )
+    .unwrap();
+    let o = case.test();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stdout(&o).contains("action fix"), "{}", show(&o));
+}
+
+#[test]
+fn emitting_a_scenario_of_no_run_or_as_json_is_refused() {
+    let case = Case::new();
+    let o = case.runbook(&["replay", "no-such-run", "--emit-scenario"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(o.stdout.is_empty(), "{}", show(&o));
+    let o = case.runbook(&[
+        "--format",
+        "json",
+        "replay",
+        &case.run_id,
+        "--emit-scenario",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(o.stdout.is_empty(), "{}", show(&o));
+    // A dry run decides nothing a scenario could expect.
+    let base = format!("base_url=http://{}", case.server.addr);
+    let o = case.runbook(&["run", "web", "--dry-run", "--set", &base]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = case.runbook(&["history", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dry = runs[0]["id"].as_str().unwrap();
+    assert_ne!(dry, case.run_id);
+    let o = case.runbook(&["replay", dry, "--emit-scenario"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("was a dry run"),
+        "{}",
+        show(&o)
+    );
 }

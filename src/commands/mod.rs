@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Graph { name, sets } => graph::run(&ctx, &name, &sets),
         Command::Schema => schema::run(&ctx),
         Command::Test { paths, junit } => test::run(&ctx, &paths, junit.as_deref()),
-        Command::Replay { run, runbook, yes } => replay::run(&ctx, &run, runbook.as_deref(), yes),
+        c @ Command::Replay { .. } => replay::run(&ctx, c),
         Command::Run {
             name,
             sets,

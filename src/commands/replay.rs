@@ -1,11 +1,15 @@
-//! `runbook replay RUN [--runbook FILE] [--yes]`: re-decide a recorded run with the runbook as
-//! it is now (or an edited version in FILE), on the probe results the run recorded, with no
-//! host access; show where the decisions differ (see [`crate::scenario::replay`]).
+//! `runbook replay RUN [--runbook FILE] [--yes] [--emit-scenario[=NAME]]`: re-decide a
+//! recorded run with the runbook as it is now (or an edited version in FILE), on the probe
+//! results the run recorded, with no host access; show where the decisions differ (see
+//! [`crate::scenario::replay`]). With `--emit-scenario`, print instead a scenario file that
+//! gives the run's results and expects its decisions (see
+//! [`crate::scenario::recorded_scenario`]), after running it as `runbook test` would.
 //!
 //! The audit database is opened read-only and nothing is written to it: not even the
 //! migration or the marking of interrupted runs that opening it for a run does.
-//! Exit 0 no decision differs, 1 decisions differ, 2 bad input (no such run, FILE invalid),
-//! 3 the audit database cannot be read.
+//! Exit 0 no decision differs (the scenario passes), 1 decisions differ (it does not), 2 bad
+//! input (no such run, FILE invalid, a run with no scenario), 3 the audit database cannot be
+//! read.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,14 +18,16 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::{Value, json};
 
-use crate::cli::Format;
+use crate::cli::{Command, Format};
 use crate::commands::Ctx;
 use crate::commands::common::print_json;
 use crate::exit;
 use crate::runbook::Catalog;
 use crate::scenario::compile::levels;
+use crate::scenario::recorded_scenario::{RecordedScenario, try_scenario};
 use crate::scenario::replay::{RecordedRun, RecordedStep, replay};
 use crate::scenario::row::render;
+use crate::scenario::verdict::Verdict;
 
 /// Why a run could not be read.
 enum ReadError {
@@ -39,12 +45,46 @@ impl From<rusqlite::Error> for ReadError {
     }
 }
 
-/// Run the verb.
-pub fn run(ctx: &Ctx, run_id: &str, file: Option<&Path>, assume_yes: bool) -> u8 {
+/// `--emit-scenario[=NAME]`.
+#[derive(Clone, Copy)]
+struct Emit<'a> {
+    /// The scenario's name, when given.
+    name: Option<&'a str>,
+}
+
+/// Run the verb with the arguments of `command`, a [`Command::Replay`].
+pub fn run(ctx: &Ctx, command: Command) -> u8 {
+    let Command::Replay {
+        run,
+        runbook,
+        yes,
+        emit_scenario,
+    } = command
+    else {
+        // Not reached: the dispatch passes only `Command::Replay`.
+        return exit::FAULT;
+    };
+    let emit = emit_scenario.as_ref().map(|name| Emit {
+        name: name.as_deref(),
+    });
+    verb(ctx, &run, runbook.as_deref(), yes, emit)
+}
+
+fn verb(
+    ctx: &Ctx,
+    run_id: &str,
+    file: Option<&Path>,
+    assume_yes: bool,
+    emit: Option<Emit<'_>>,
+) -> u8 {
     let format = match ctx.format_in("replay", &[Format::Human, Format::Json], Format::Human) {
         Ok(f) => f,
         Err(code) => return code,
     };
+    if emit.is_some() && format == Format::Json {
+        eprintln!("error: `--emit-scenario` prints a YAML scenario file; drop `--format json`");
+        return exit::INVALID;
+    }
     if !ctx.db.exists() {
         eprintln!(
             "error: `runbook replay`: no audit database at `{}`",
@@ -108,6 +148,9 @@ pub fn run(ctx: &Ctx, run_id: &str, file: Option<&Path>, assume_yes: bool) -> u8
         .map(|p| p.ladder_levels(rb))
         .unwrap_or_default();
     let levels = levels(&cat, rb);
+    if let Some(Emit { name }) = emit {
+        return emit_scenario(ctx, &rt, &cat, &run, name, assume_yes, &source);
+    }
     let result = match replay(&rt, rb, ladder, &levels, &run, assume_yes) {
         Ok(r) => r,
         Err(e) => {
@@ -132,6 +175,64 @@ pub fn run(ctx: &Ctx, run_id: &str, file: Option<&Path>, assume_yes: bool) -> u8
         print!("{}", human(&run, &source, &result));
     }
     if differs { exit::PROBLEM } else { exit::OK }
+}
+
+/// Print the scenario of `run` for its runbook in `cat`, after running it as `runbook test`
+/// does against the same runbook: exit 0 it passes, 1 it does not (why, on stderr).
+fn emit_scenario(
+    ctx: &Ctx,
+    rt: &tokio::runtime::Runtime,
+    cat: &Catalog,
+    run: &RecordedRun,
+    name: Option<&str>,
+    assume_yes: bool,
+    source: &str,
+) -> u8 {
+    let Some(rb) = cat.find(&run.runbook) else {
+        return exit::INVALID;
+    };
+    let scenario = match RecordedScenario::new(rb, &levels(cat, rb), run, name, assume_yes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    let text = scenario.to_yaml();
+    print!("{text}");
+    for n in &scenario.notes {
+        eprintln!("note: {n}");
+    }
+    match try_scenario(rt, cat, &text) {
+        Ok(results) => {
+            let mut code = exit::OK;
+            for r in &results {
+                match &r.verdict {
+                    Verdict::Passed { .. } => {}
+                    Verdict::Failed { rows, .. } => {
+                        eprintln!(
+                            "warning: the scenario does not pass against `{source}`: decisions differ"
+                        );
+                        eprint!("{}", render(rows, ("expected", "actual"), false, "  "));
+                        code = exit::PROBLEM;
+                    }
+                    Verdict::Invalid { diagnostic } => {
+                        eprintln!("warning: the scenario cannot run against `{source}`");
+                        eprint!("{}", diagnostic.render(ctx.color));
+                        code = exit::PROBLEM;
+                    }
+                }
+            }
+            code
+        }
+        Err(diagnostics) => {
+            eprintln!("warning: the scenario does not load against `{source}`");
+            for d in &diagnostics {
+                eprint!("{}", d.render(ctx.color));
+            }
+            exit::PROBLEM
+        }
+    }
 }
 
 /// The catalog holding the runbook to decide with (FILE's, or the runbook dir's) and the file

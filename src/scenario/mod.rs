@@ -27,7 +27,9 @@
 //! (each scenario run through [`crate::exec::Executor`] with a [`GivenOracle`] in place of
 //! probes and actions, a [`SealedHost`] and an in-memory ledger; no sleep, a fixed `now`)
 //! → [`DecisionPath`] compared with the expectation as [`Row`]s. `replay` runs the same
-//! executor with a [`RecordedOracle`] that answers from an audit trail's steps.
+//! executor with a [`RecordedOracle`] that answers from an audit trail's steps;
+//! `recorded_scenario` turns those steps into a scenario file ([`RecordedScenario`], written
+//! by `yaml_writer`) that expects the decisions the run took.
 //!
 //! Nothing here touches the host: no probe runs, no action runs, nothing is written but the
 //! `JUnit` report the command asks for.
@@ -38,15 +40,18 @@ pub mod given;
 pub mod given_oracle;
 pub mod junit;
 pub mod raw;
+pub mod recorded_scenario;
 pub mod replay;
 pub mod row;
 pub mod scenario_file;
 pub mod sealed_host;
 pub mod verdict;
+pub mod yaml_writer;
 
 pub use decision_path::DecisionPath;
 pub use given_oracle::GivenOracle;
-pub use replay::{RecordedOracle, RecordedRun, RecordedStep, Replay};
+pub use recorded_scenario::RecordedScenario;
+pub use replay::{RecordedGates, RecordedOracle, RecordedRun, RecordedStep, Replay};
 pub use row::Row;
 pub use scenario_file::{Scenario, ScenarioFile};
 pub use sealed_host::SealedHost;

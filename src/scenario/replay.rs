@@ -21,7 +21,7 @@
 //!
 //! `rate_per_s` of a sampled check is recomputed over the time the run measured.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -150,32 +150,12 @@ pub fn replay(
             params.insert(p.name.clone(), v.clone());
         }
     }
-    let passed = |s: &RecordedStep| {
-        matches!(s.kind.as_str(), "action" | "rollback")
-            && matches!(s.status.as_deref(), Some("ok" | "failed" | "error"))
-            && rb
-                .action(&s.id)
-                .is_some_and(crate::runbook::model::Action::mutating)
-    };
-    let approved: HashSet<String> = run
-        .steps
-        .iter()
-        .filter(|s| passed(s))
-        .map(|s| s.id.clone())
-        .collect();
-    let waited = run
-        .steps
-        .iter()
-        .any(|s| s.status.as_deref() == Some("needs_approval"));
-    let yes = assume_yes || (!waited && !approved.is_empty());
+    let gates = RecordedGates::of(rb, run, assume_yes);
+    let yes = gates.yes;
     let ledger = MemoryLedger::new();
-    for s in run
-        .steps
-        .iter()
-        .filter(|s| s.status.as_deref() == Some("rate_limited"))
-    {
-        if let Some(limit) = rb.action(&s.id).and_then(|a| a.limit) {
-            let key = format!("{}/{}", rb.name, s.id);
+    for id in &gates.used_up {
+        if let Some(limit) = rb.action(id).and_then(|a| a.limit) {
+            let key = format!("{}/{id}", rb.name);
             for _ in 0..limit.max {
                 let _ = ledger.take_limit(&key, limit.max, limit.per);
             }
@@ -187,7 +167,7 @@ pub fn replay(
         trigger: "replay".into(),
         alert: run.alert.clone(),
         ladder,
-        approved,
+        approved: gates.approved.into_iter().collect(),
         oracle: Some(Arc::clone(&oracle) as Arc<dyn Oracle>),
         ..Options::default()
     };
@@ -226,6 +206,50 @@ pub fn replay(
         rows,
         notes,
     })
+}
+
+/// The gates a recorded run's actions passed, set up again for a replay (or a scenario made
+/// from the run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedGates {
+    /// Consent to every mutating action, as `--yes`: assumed, or the run ran a mutating
+    /// action and none waited for approval.
+    pub yes: bool,
+    /// The mutating actions the run ran (they had consent), in the order first run.
+    pub approved: Vec<String>,
+    /// The actions the run found rate-limited (their limit is used up again), in order.
+    pub used_up: Vec<String>,
+}
+
+impl RecordedGates {
+    /// The gates of `run` for runbook `rb`; `assume_yes` assumes consent to all.
+    #[must_use]
+    pub fn of(rb: &Runbook, run: &RecordedRun, assume_yes: bool) -> Self {
+        let mut approved: Vec<String> = Vec::new();
+        let mut used_up: Vec<String> = Vec::new();
+        let mut waited = false;
+        for s in &run.steps {
+            match s.status.as_deref() {
+                Some("ok" | "failed" | "error")
+                    if matches!(s.kind.as_str(), "action" | "rollback")
+                        && rb
+                            .action(&s.id)
+                            .is_some_and(crate::runbook::model::Action::mutating)
+                        && !approved.contains(&s.id) =>
+                {
+                    approved.push(s.id.clone());
+                }
+                Some("needs_approval") => waited = true,
+                Some("rate_limited") if !used_up.contains(&s.id) => used_up.push(s.id.clone()),
+                _ => {}
+            }
+        }
+        RecordedGates {
+            yes: assume_yes || (!waited && !approved.is_empty()),
+            approved,
+            used_up,
+        }
+    }
 }
 
 /// One recorded step's status and result.
