@@ -20,7 +20,8 @@ pub struct Cli {
     /// Audit database (default: $`RUNBOOK_DB`, else the XDG state dir).
     #[arg(long, global = true, env = "RUNBOOK_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// Output format: human, json; `validate` also takes github, `graph` mermaid or dot.
+    /// Output format: human, json; `validate` also takes github, `graph` mermaid, dot or svg,
+    /// `report` md or html.
     #[arg(long, global = true, value_enum)]
     pub format: Option<Format>,
     /// Colour: auto (a terminal, unless `NO_COLOR` is set), always, never.
@@ -53,6 +54,12 @@ pub enum Format {
     Mermaid,
     /// Graphviz dot (`graph`).
     Dot,
+    /// One self-contained SVG picture (`graph`).
+    Svg,
+    /// Markdown (`report`).
+    Md,
+    /// One self-contained HTML file (`report`).
+    Html,
 }
 
 /// Colour choice.
@@ -121,9 +128,9 @@ pub enum Command {
         #[arg(long = "set", value_name = "K=V")]
         sets: Vec<String>,
     },
-    /// Draw the step graph as Mermaid (default) or Graphviz dot.
+    /// Draw the step graph as Mermaid (default), Graphviz dot or a self-contained SVG.
     #[command(
-        after_help = "Examples:\n  runbook graph sse-not-connecting > graph.mmd\n  runbook graph sse-not-connecting --format dot | dot -Tsvg > graph.svg"
+        after_help = "Examples:\n  runbook graph sse-not-connecting > graph.mmd\n  runbook graph sse-not-connecting --format dot | dot -Tsvg > graph.svg\n  runbook graph sse-not-connecting --format svg > graph.svg   # no Graphviz needed"
     )]
     Graph {
         /// Runbook name.
@@ -208,6 +215,26 @@ pub enum Command {
         /// Run id.
         run: String,
     },
+    /// A post-mortem draft of a run, or of an incident across its runs, from the audit trail:
+    /// timeline, impact against the severity's targets, root cause, actions, lessons.
+    #[command(
+        after_help = "Examples:\n  runbook report 20250101T120000Z-3fa2c1 > postmortem.md\n  runbook report --incident 7 --format html -o incident-7.html\n  runbook report 3fa2 --templates my-templates/   # report.md.j2 and partials by file name\n\nThe audit database is only read. Exit status: 0 written, 2 no such run or incident, or a template error (file and line named), 3 the audit database cannot be read or FILE cannot be written."
+    )]
+    Report {
+        /// Run id (or a unique prefix); or give `--incident`.
+        #[arg(required_unless_present = "incident")]
+        run: Option<String>,
+        /// One report spanning every run of this incident.
+        #[arg(long, value_name = "ID", conflicts_with = "run")]
+        incident: Option<i64>,
+        /// A directory of templates overriding the built-in ones by file name (`report.md.j2`,
+        /// `report.html.j2`, partials); a template it lacks is the built-in one.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// Write to FILE instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// The audit trail: verify its hash chain, or export it as JSON lines.
     #[command(
         after_help = "Examples:\n  runbook audit verify\n  runbook audit export > audit.jsonl"
@@ -237,7 +264,7 @@ pub enum Command {
     },
     /// Alert webhooks start runbooks: Alertmanager, Grafana and signed generic deliveries.
     #[command(
-        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n  # Grafana's hmacConfig with only `secret` set (no timestampHeader):\n  runbook serve --token-file /etc/runbook/token --grafana-hmac-secret-file /etc/runbook/grafana-hmac --grafana-timestamp-header none\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics, /api/runs, /api/runs/ID; with the Alertmanager credentials: GET /api/incidents, POST /api/incidents/ID/ack, POST /api/runs/ID/approve.\nRunbooks with `triggers.schedule` run on their cron expression (UTC); due `revert_after` rollbacks run where policy allows auto-remediation; escalation levels fire at their time; due rechecks (`escalation.after_action_unresolved`) re-run a runbook's checks read-only: passing resolves the incident, a persisting symptom fires its next level at once.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
+        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n  # Grafana's hmacConfig with only `secret` set (no timestampHeader):\n  runbook serve --token-file /etc/runbook/token --grafana-hmac-secret-file /etc/runbook/grafana-hmac --grafana-timestamp-header none\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics; with the Alertmanager credentials: GET /api/runs, /api/runs/ID, /api/incidents, POST /api/incidents/ID/ack, POST /api/runs/ID/approve, and the read-only dashboard at / (a browser logs in at /login with a token).\nRunbooks with `triggers.schedule` run on their cron expression (UTC); due `revert_after` rollbacks run where policy allows auto-remediation; escalation levels fire at their time; due rechecks (`escalation.after_action_unresolved`) re-run a runbook's checks read-only: passing resolves the incident, a persisting symptom fires its next level at once.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
     )]
     Serve {
         /// Address to listen on (`127.0.0.1:0` picks a free port).

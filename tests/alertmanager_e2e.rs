@@ -152,7 +152,10 @@ impl Serve {
     }
 
     fn get(&self, path: &str) -> String {
-        reqwest::blocking::get(format!("{}{path}", self.base))
+        reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
             .unwrap()
             .text()
             .unwrap()

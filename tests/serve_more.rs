@@ -294,7 +294,12 @@ fn an_action_held_for_approval_runs_once_approved_and_not_when_expired() {
     let runs = s.runs("webhook", 1);
     assert_eq!(runs[0]["outcome"], "problem_remains", "{runs:?}");
     let run = runs[0]["id"].as_str().unwrap().to_owned();
-    let (_, shown) = s.request("GET", &format!("/api/runs/{run}"), None, &Value::Null);
+    let (_, shown) = s.request(
+        "GET",
+        &format!("/api/runs/{run}"),
+        Some(TOKEN),
+        &Value::Null,
+    );
     assert!(
         shown["steps"]
             .as_array()

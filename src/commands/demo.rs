@@ -249,4 +249,36 @@ fn after_section(out: &mut impl Write, sim: &Sim, demo_ctx: &Ctx) {
         out,
         "  runbook --db {db} history     (then: show RUN, audit verify)"
     );
+    // The post-mortem draft of the run, as a page to open.
+    let last = crate::audit::AuditStore::open(&demo_ctx.db)
+        .and_then(|s| s.history(None, 1))
+        .ok()
+        .and_then(|runs| runs.into_iter().next());
+    if let Some(run) = last {
+        let html = demo_ctx.db.with_file_name("report.html");
+        let report_ctx = Ctx {
+            dir: demo_ctx.dir.clone(),
+            db: demo_ctx.db.clone(),
+            format: Some(crate::cli::Format::Html),
+            color: demo_ctx.color,
+        };
+        let _ = out.flush();
+        let code = super::report::run(
+            &report_ctx,
+            crate::cli::Command::Report {
+                run: Some(run.id.clone()),
+                incident: None,
+                templates: None,
+                output: Some(html.clone()),
+            },
+        );
+        if code == exit::OK {
+            let _ = writeln!(out, "post-mortem draft: {}", html.display());
+            let _ = writeln!(
+                out,
+                "  runbook --db {db} report {}   (markdown; --format html for the page)",
+                run.id
+            );
+        }
+    }
 }

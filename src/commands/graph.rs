@@ -1,18 +1,19 @@
-//! `runbook graph NAME --format mermaid|dot`.
+//! `runbook graph NAME --format mermaid|dot|svg`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::cli::Format;
 use crate::commands::Ctx;
 use crate::exit;
 use crate::plan::Plan;
-use crate::report::{GraphFormat, render_graph};
+use crate::report::{GraphFormat, render_graph, render_svg};
 
 /// Run the verb.
 pub fn run(ctx: &Ctx, name: &str, sets: &[String]) -> u8 {
-    let format = match ctx.format_in("graph", &[Format::Mermaid, Format::Dot], Format::Mermaid) {
-        Ok(Format::Dot) => GraphFormat::Dot,
-        Ok(_) => GraphFormat::Mermaid,
+    let allowed = [Format::Mermaid, Format::Dot, Format::Svg];
+    let format = match ctx.format_in("graph", &allowed, Format::Mermaid) {
+        Ok(f) => f,
         Err(code) => return code,
     };
     let (cat, i) = match ctx.runbook(name) {
@@ -21,9 +22,13 @@ pub fn run(ctx: &Ctx, name: &str, sets: &[String]) -> u8 {
     };
     match Plan::build(&cat.runbooks[i], cat.policy.as_ref(), sets) {
         Ok(plan) => {
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(render_graph(&plan, format).as_bytes());
+            let text = match format {
+                // No statuses: the plain graph.
+                Format::Svg => render_svg(&plan, &BTreeMap::new()),
+                Format::Dot => render_graph(&plan, GraphFormat::Dot),
+                _ => render_graph(&plan, GraphFormat::Mermaid),
+            };
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             exit::OK
         }
         Err(e) => {

@@ -12,6 +12,7 @@ mod list;
 mod plan;
 mod probe;
 mod replay;
+mod report;
 mod run;
 mod schema;
 mod serve;
@@ -37,7 +38,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Graph { name, sets } => graph::run(&ctx, &name, &sets),
         Command::Schema => schema::run(&ctx),
         Command::Test { paths, junit } => test::run(&ctx, &paths, junit.as_deref()),
-        c @ Command::Replay { .. } => replay::run(&ctx, c),
+        c @ (Command::Replay { .. } | Command::Report { .. }) => by_command(&ctx, c),
         Command::Run {
             name,
             sets,
@@ -128,5 +129,13 @@ pub fn run(cli: Cli) -> u8 {
             program,
             args,
         } => sim::tool(&control, &program, &args),
+    }
+}
+
+/// The verbs that take their whole [`Command`] (`run()` is at clippy's length limit).
+fn by_command(ctx: &Ctx, command: Command) -> u8 {
+    match command {
+        c @ Command::Report { .. } => report::run(ctx, c),
+        c => replay::run(ctx, c),
     }
 }

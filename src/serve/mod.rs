@@ -5,9 +5,10 @@
 //! with the current time passed in. The only I/O is reading secret files, once, at start
 //! ([`auth::read_secret_file`]). The HTTP server on top (`server`) owns routing, the body
 //! size cap (413 before any parsing), the delivery table with its dedup, the run queue and
-//! its workers, and metrics.
+//! its workers, and metrics; `dashboard` is the read-only web view it serves at `/`.
 
 pub mod auth;
+pub mod dashboard;
 pub mod payload;
 pub mod server;
 pub mod tail;

@@ -32,8 +32,9 @@
 //! - re-runs, for approvals recorded by `runbook approve`, the approved run's runbook for the
 //!   same alert and key with that one action allowed (an expired approval runs nothing).
 //!
-//! `GET /api/incidents`, `POST /api/incidents/ID/ack` and `POST /api/runs/ID/approve` take the
-//! credentials of `/hooks/alertmanager`.
+//! `GET /api/runs[/ID]`, `GET /api/incidents`, `POST /api/incidents/ID/ack` and
+//! `POST /api/runs/ID/approve` take the credentials of `/hooks/alertmanager`; so does the
+//! read-only dashboard at `/` (`crate::serve::dashboard`), which also takes a login cookie.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -361,7 +362,30 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/incidents", get(api_incidents))
         .route("/api/incidents/{id}/ack", post(api_ack))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+        .with_state(Arc::clone(&app))
+        .merge(crate::serve::dashboard::routes(app))
+}
+
+impl App {
+    /// The audit store the handlers read.
+    pub(crate) fn store(&self) -> &AuditStore {
+        &self.store
+    }
+
+    /// The runbooks served.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The credentials of `/hooks/alertmanager`, which the API and the dashboard take.
+    pub(crate) fn api_credentials(&self) -> &Authenticator {
+        &self.config.auth_alertmanager
+    }
+
+    /// The audit DB's path.
+    pub(crate) fn db(&self) -> &FsPath {
+        &self.config.db
+    }
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -1141,14 +1165,24 @@ pub async fn escalation_timer(app: Arc<App>, every: Duration) {
     }
 }
 
-async fn api_runs(State(app): State<Arc<App>>) -> Response {
+async fn api_runs(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = api_auth(&app, &headers, b"") {
+        return r;
+    }
     match app.store.history(None, 100) {
         Ok(runs) => axum::Json(json!(runs)).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
-async fn api_run(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+async fn api_run(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = api_auth(&app, &headers, b"") {
+        return r;
+    }
     match app.store.show(&id) {
         Ok(Some((run, steps))) => axum::Json(json!({ "run": run, "steps": steps })).into_response(),
         Ok(None) => (

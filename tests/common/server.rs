@@ -116,7 +116,7 @@ impl Server {
     pub fn runs(&self, trigger: &str, n: usize) -> Vec<Value> {
         let deadline = Instant::now() + WAIT;
         loop {
-            let (code, all) = self.get("/api/runs", None);
+            let (code, all) = self.get("/api/runs", Some(super::TOKEN));
             assert_eq!(code, 200, "{all}");
             let runs: Vec<Value> = all
                 .as_array()
