@@ -4,6 +4,12 @@
 use std::process::Command;
 
 fn demo(args: &[&str]) -> (i32, String, String) {
+    let (code, out, err, _tmp) = demo_kept(args);
+    (code, out, err)
+}
+
+/// [`demo`], keeping the `TMPDIR` it wrote into (the audit DB, the report) until dropped.
+fn demo_kept(args: &[&str]) -> (i32, String, String, tempfile::TempDir) {
     let cwd = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
@@ -20,6 +26,7 @@ fn demo(args: &[&str]) -> (i32, String, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+        tmp,
     )
 }
 
@@ -103,9 +110,34 @@ fn the_list_names_every_scenario_and_an_unknown_one_is_invalid_input() {
 
 #[test]
 fn a_demo_that_cannot_fix_its_fault_escalates_and_exits_1() {
-    let (code, stdout, stderr) = demo(&["high-denial-rate"]);
+    let (code, stdout, stderr, _tmp) = demo_kept(&["high-denial-rate"]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stdout.contains("escalate denials_unexplained"), "{stdout}");
     assert!(stdout.contains("incident #1"), "{stdout}");
     assert!(stdout.contains("notified ops:"), "{stdout}");
+    // The post-mortem the demo points to: its root cause names the checks behind the matched
+    // cause, not the other causes its `when` reads.
+    let report = stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("runbook --db "))
+        .filter_map(|l| l.split("   (").next())
+        .find(|l| l.contains(" report "))
+        .expect("the demo prints the report command");
+    let (db, rest) = report.split_once(" report ").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["--db", db, "report", rest.trim()])
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{md}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        md.contains("### Matched: Sustained denials, no known cause"),
+        "{md}"
+    );
+    assert!(md.contains("Evidence: check `deny_rate` failed"), "{md}");
+    assert!(!md.contains("check `causes."), "{md}");
 }

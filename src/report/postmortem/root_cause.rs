@@ -118,7 +118,9 @@ fn cause_view(run: &RecordedRun, step: &StepRow, rb: Option<&Runbook>) -> CauseV
     }
     // The runbook's own list, when it still has this `when` (the run's text is the truth).
     if let Some(c) = cause.filter(|c| c.when == when) {
-        for id in &c.checks {
+        // Its references to other causes (`causes.x.matched`) are not evidence checks.
+        let is_check = |id: &String| rb.is_some_and(|rb| rb.check(id).is_some());
+        for id in c.checks.iter().filter(|id| is_check(id)) {
             if !checks.contains(id) {
                 checks.push(id.clone());
             }
