@@ -12,18 +12,12 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::cli::{Command, Format};
 use crate::commands::Ctx;
 use crate::exit;
-use crate::plan::Plan;
 use crate::report::postmortem::{
-    Graph, ReadError, Recorded, Report, ReportFormat, Scope, Sources, Templates, graph_statuses,
+    ReadError, Recorded, Report, ReportFormat, Scope, Sources, Templates, run_graph,
 };
-use crate::report::render_svg;
-use crate::runbook::model::Runbook;
-use crate::runbook::policy::Policy;
 
 /// Run the verb with the arguments of `command`, a [`Command::Report`].
 pub fn run(ctx: &Ctx, command: Command) -> u8 {
@@ -110,7 +104,7 @@ fn verb(
     let mut report = Report::build(&rec, scope, &sources);
     if format == ReportFormat::Html {
         if let (Some(rb), Some(last)) = (rb, rec.runs.last()) {
-            report.graph = graph(rb, cat.policy.as_ref(), last);
+            report.graph = run_graph(rb, cat.policy.as_ref(), last);
         }
     }
     let text = match Templates::new(templates).render(format, &report.to_context()) {
@@ -121,40 +115,6 @@ fn verb(
         }
     };
     write(output, &text)
-}
-
-/// The step graph of `rb` as it is now, with the statuses `run` recorded, as inline SVG.
-fn graph(
-    rb: &Runbook,
-    policy: Option<&Policy>,
-    run: &crate::report::postmortem::RecordedRun,
-) -> Option<Graph> {
-    // The run's own (non-secret) parameters where they still fit, so the graph's templates
-    // render as they did; the defaults otherwise.
-    let sets: Vec<String> = rb
-        .params
-        .iter()
-        .filter(|p| !p.secret)
-        .filter_map(|p| {
-            let v = run.summary.params.get(&p.name)?;
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(_) | Value::Bool(_) => v.to_string(),
-                _ => return None,
-            };
-            Some(format!("{}={text}", p.name))
-        })
-        .collect();
-    let plan = Plan::build(rb, policy, &sets)
-        .or_else(|_| Plan::build(rb, policy, &[]))
-        .ok()?;
-    let svg = render_svg(&plan, &graph_statuses(run));
-    // Inline SVG in HTML needs no namespace declaration, and the page refers to no URL.
-    let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
-    Some(Graph {
-        run: run.summary.id.clone(),
-        svg,
-    })
 }
 
 fn write(output: Option<&Path>, text: &str) -> u8 {

@@ -66,3 +66,43 @@ pub fn graph_statuses(run: &RecordedRun) -> BTreeMap<String, String> {
     }
     out
 }
+
+/// A step graph as inline SVG for an HTML page: coloured by `status` (empty: plain). Inline
+/// SVG in HTML needs no namespace declaration, and the page then names no URL at all.
+#[must_use]
+pub fn inline_svg(plan: &crate::plan::Plan, status: &BTreeMap<String, String>) -> String {
+    crate::report::render_svg(plan, status).replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
+}
+
+/// The graph of `rb` as it is now, coloured by what `run` recorded, with the run's own
+/// (non-secret) params where they still fit so its templates render as they did (the
+/// defaults otherwise): what `runbook report --format html` and the dashboard draw.
+#[must_use]
+pub fn run_graph(
+    rb: &crate::runbook::model::Runbook,
+    policy: Option<&crate::runbook::policy::Policy>,
+    run: &RecordedRun,
+) -> Option<Graph> {
+    use crate::plan::Plan;
+    let sets: Vec<String> = rb
+        .params
+        .iter()
+        .filter(|p| !p.secret)
+        .filter_map(|p| {
+            let v = run.summary.params.get(&p.name)?;
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => v.to_string(),
+                _ => return None,
+            };
+            Some(format!("{}={text}", p.name))
+        })
+        .collect();
+    let plan = Plan::build(rb, policy, &sets)
+        .or_else(|_| Plan::build(rb, policy, &[]))
+        .ok()?;
+    Some(Graph {
+        run: run.summary.id.clone(),
+        svg: inline_svg(&plan, &graph_statuses(run)),
+    })
+}

@@ -12,10 +12,8 @@ use crate::audit::AuditError;
 use crate::escalation::{self, Incident};
 use crate::plan::Plan;
 use crate::report::postmortem::{
-    Graph, ReadError, Recorded, RecordedRun, Report, ReportFormat, Scope, Sources, Templates,
-    graph_statuses,
+    ReadError, Recorded, Report, ReportFormat, Scope, Sources, Templates, inline_svg, run_graph,
 };
-use crate::report::render_svg;
 use crate::runbook::model::Runbook;
 use crate::runbook::policy::Policy;
 use crate::serve::server::App;
@@ -236,46 +234,14 @@ pub fn runbooks(app: &App, graphs: &BTreeMap<String, Result<String, String>>) ->
     json!({ "nav": "runbooks", "runbooks": shown })
 }
 
-/// A runbook's step graph as inline SVG: coloured by `status` (empty: plain). Inline SVG in
-/// HTML needs no namespace, and the page then names no URL at all.
-fn svg(plan: &Plan, status: &BTreeMap<String, String>) -> String {
-    render_svg(plan, status).replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
-}
-
 /// A runbook's plain step graph, or why there is none.
 ///
 /// # Errors
 /// When its plan cannot be built (the message says why).
 pub fn plain_graph(rb: &Runbook, policy: Option<&Policy>) -> Result<String, String> {
     Plan::build(rb, policy, &[])
-        .map(|plan| svg(&plan, &BTreeMap::new()))
+        .map(|plan| inline_svg(&plan, &BTreeMap::new()))
         .map_err(|e| format!("no graph: {e}"))
-}
-
-/// The graph of `rb` as it is now, coloured by what `run` recorded, with the run's own
-/// (non-secret) params where they still fit — as `runbook report --format html` draws it.
-fn run_graph(rb: &Runbook, policy: Option<&Policy>, run: &RecordedRun) -> Option<Graph> {
-    let sets: Vec<String> = rb
-        .params
-        .iter()
-        .filter(|p| !p.secret)
-        .filter_map(|p| {
-            let v = run.summary.params.get(&p.name)?;
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(_) | Value::Bool(_) => v.to_string(),
-                _ => return None,
-            };
-            Some(format!("{}={text}", p.name))
-        })
-        .collect();
-    let plan = Plan::build(rb, policy, &sets)
-        .or_else(|_| Plan::build(rb, policy, &[]))
-        .ok()?;
-    Some(Graph {
-        run: run.summary.id.clone(),
-        svg: svg(&plan, &graph_statuses(run)),
-    })
 }
 
 /// A run's page: its post-mortem as one HTML document.
