@@ -54,3 +54,4 @@ pub use redact::{redact, redact_str};
 pub use store::{
     Approval, ApprovalUse, AuditError, AuditStore, RunSummary, StepRow, WriteTx, wait_when_busy,
 };
+pub(crate) use store::{run_summary, step_row};

@@ -1005,7 +1005,8 @@ impl Ledger for AuditStore {
     }
 }
 
-fn run_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+/// A `runs` row selected as `RUN_COLUMNS` (any table alias) as a [`RunSummary`].
+pub(crate) fn run_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
     let params: String = r.get(4)?;
     let started_at: String = r.get(9)?;
     let finished_at: Option<String> = r.get(10)?;
@@ -1043,24 +1044,25 @@ fn parse_json(s: String) -> Value {
 
 fn steps_of(conn: &Connection, run: &str) -> rusqlite::Result<Vec<StepRow>> {
     let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY seq");
-    conn.prepare(&sql)?
-        .query_map([run], |r| {
-            Ok(StepRow {
-                id: r.get(0)?,
-                seq: r.get(1)?,
-                kind: r.get(2)?,
-                step_id: r.get(3)?,
-                state: r.get(4)?,
-                status: r.get(5)?,
-                inputs: parse_json(r.get(6)?),
-                result: r.get::<_, Option<String>>(7)?.map(parse_json),
-                decided_by: r.get(8)?,
-                guidance: r.get(9)?,
-                started_at: r.get(10)?,
-                duration_ms: r.get(11)?,
-            })
-        })?
-        .collect()
+    conn.prepare(&sql)?.query_map([run], step_row)?.collect()
+}
+
+/// A `steps` row selected as `STEP_COLUMNS` as a [`StepRow`].
+pub(crate) fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
+    Ok(StepRow {
+        id: r.get(0)?,
+        seq: r.get(1)?,
+        kind: r.get(2)?,
+        step_id: r.get(3)?,
+        state: r.get(4)?,
+        status: r.get(5)?,
+        inputs: parse_json(r.get(6)?),
+        result: r.get::<_, Option<String>>(7)?.map(parse_json),
+        decided_by: r.get(8)?,
+        guidance: r.get(9)?,
+        started_at: r.get(10)?,
+        duration_ms: r.get(11)?,
+    })
 }
 
 fn export_row(

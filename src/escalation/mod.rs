@@ -94,6 +94,8 @@ mod notifier;
 mod recheck;
 mod timers;
 
+pub(crate) use timers::{COLUMNS as INCIDENT_COLUMNS, incident as incident_row};
+
 pub use incident::{Incident, IncidentStatus, LevelSpec, Spec};
 pub use notifier::{Delivery, HostNotifier, Notifier, target_label};
 pub use recheck::{Recheck, TRIGGER as RECHECK_TRIGGER, recheck_due};

@@ -14,7 +14,8 @@ use crate::escalation::notifier::{Notifier, target_label};
 use crate::exec::{Outcome, RunResult};
 use crate::runbook::policy::Policy;
 
-const COLUMNS: &str = "id, runbook, dedup_key, severity, ladder, levels, status, opened_at, \
+/// The `incidents` columns [`incident`] reads, in order.
+pub(crate) const COLUMNS: &str = "id, runbook, dedup_key, severity, ladder, levels, status, opened_at, \
                        escalation_level, next_due_at, response_due_at, resolution_due_at, \
                        after_action_unresolved_ms, recheck_due_at, acked_by, acked_at, \
                        resolved_at, first_run_id, last_run_id, updated_at";
@@ -101,7 +102,8 @@ pub struct RunEscalation {
     pub fired: Vec<Fired>,
 }
 
-fn incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+/// An `incidents` row selected as [`COLUMNS`] as an [`Incident`].
+pub(crate) fn incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let levels: String = r.get(5)?;
     let status: String = r.get(6)?;
     Ok(Incident {

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
-use crate::audit::{RunSummary, StepRow};
-use crate::escalation::{Incident, IncidentStatus};
+use crate::audit::{RunSummary, StepRow, run_summary, step_row};
+use crate::escalation::{INCIDENT_COLUMNS, Incident, incident_row};
 
 /// Why the record could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -121,11 +121,6 @@ const RUN_COLUMNS: &str = "r.id, r.runbook, r.runbook_sha256, r.trigger, r.param
                            r.exit_code";
 const STEP_COLUMNS: &str = "id, seq, kind, step_id, state, status, inputs, result, decided_by, \
                             guidance, started_at, duration_ms";
-const INCIDENT_COLUMNS: &str = "id, runbook, dedup_key, severity, ladder, levels, status, \
-                                opened_at, escalation_level, next_due_at, response_due_at, \
-                                resolution_due_at, after_action_unresolved_ms, recheck_due_at, \
-                                acked_by, acked_at, resolved_at, first_run_id, last_run_id, \
-                                updated_at";
 
 /// The database, open read-only.
 struct Db {
@@ -258,7 +253,7 @@ impl Db {
             .query_row(
                 &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
                 [id],
-                incident,
+                incident_row,
             )
             .optional()?)
     }
@@ -280,7 +275,7 @@ impl Db {
                      ORDER BY id DESC LIMIT 1"
                 ),
                 params![run.runbook, key, run.id, run.started_at],
-                incident,
+                incident_row,
             )
             .optional()?)
     }
@@ -450,84 +445,4 @@ impl Recorded {
         let until = self.until.as_deref().and_then(parse);
         from.is_none_or(|f| t >= f) && until.is_none_or(|u| t < u)
     }
-}
-
-fn parse_json(s: String) -> Value {
-    serde_json::from_str(&s).unwrap_or(Value::String(s))
-}
-
-fn run_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
-    let params: String = r.get(4)?;
-    let started_at: String = r.get(9)?;
-    let finished_at: Option<String> = r.get(10)?;
-    let outcome: Option<String> = r.get(11)?;
-    // An interrupted run was marked when a later process noticed, not when it stopped.
-    let ended = finished_at
-        .as_deref()
-        .filter(|_| outcome.as_deref() != Some("interrupted"));
-    let duration_ms = ended.and_then(|f| {
-        let a = DateTime::parse_from_rfc3339(&started_at).ok()?;
-        let b = DateTime::parse_from_rfc3339(f).ok()?;
-        Some((b - a).num_milliseconds())
-    });
-    Ok(RunSummary {
-        id: r.get(0)?,
-        runbook: r.get(1)?,
-        runbook_sha256: r.get(2)?,
-        trigger: r.get(3)?,
-        params: parse_json(params),
-        host: r.get(5)?,
-        user: r.get(6)?,
-        mode: r.get(7)?,
-        pid: r.get(8)?,
-        started_at,
-        finished_at,
-        outcome,
-        exit_code: r.get(12)?,
-        duration_ms,
-    })
-}
-
-fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
-    Ok(StepRow {
-        id: r.get(0)?,
-        seq: r.get(1)?,
-        kind: r.get(2)?,
-        step_id: r.get(3)?,
-        state: r.get(4)?,
-        status: r.get(5)?,
-        inputs: parse_json(r.get(6)?),
-        result: r.get::<_, Option<String>>(7)?.map(parse_json),
-        decided_by: r.get(8)?,
-        guidance: r.get(9)?,
-        started_at: r.get(10)?,
-        duration_ms: r.get(11)?,
-    })
-}
-
-fn incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
-    let levels: String = r.get(5)?;
-    let status: String = r.get(6)?;
-    Ok(Incident {
-        id: r.get(0)?,
-        runbook: r.get(1)?,
-        dedup_key: r.get(2)?,
-        severity: r.get(3)?,
-        ladder: r.get(4)?,
-        levels: serde_json::from_str(&levels).unwrap_or_default(),
-        status: IncidentStatus::from_name(&status),
-        opened_at: r.get(7)?,
-        level: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
-        next_due_at: r.get(9)?,
-        response_due_at: r.get(10)?,
-        resolution_due_at: r.get(11)?,
-        after_action_unresolved_ms: r.get(12)?,
-        recheck_due_at: r.get(13)?,
-        acked_by: r.get(14)?,
-        acked_at: r.get(15)?,
-        resolved_at: r.get(16)?,
-        first_run_id: r.get(17)?,
-        last_run_id: r.get(18)?,
-        updated_at: r.get(19)?,
-    })
 }
