@@ -4,6 +4,7 @@
 //! with alias expansion beyond a few thousand events, or with more than one document is
 //! rejected before or while parsing, fast, with a located diagnostic.
 
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -28,11 +29,16 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
         |e: std::io::Error| Diagnostic::error("io-error", format!("cannot read `{name}`: {e}"));
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large(&name, meta.len()));
+        return Err(too_large(&name, Some(meta.len())));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    // A pipe (`validate <(gen)`) reports length 0 and a file may grow after `metadata`: read at
+    // most one byte past the limit so memory stays bounded whatever the length claimed.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large(&name, bytes.len() as u64));
+        return Err(too_large(&name, None));
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile::new(name, text)),
@@ -50,12 +56,15 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     }
 }
 
-fn too_large(name: &str, len: u64) -> Diagnostic {
+/// `len` is `None` when the file was read only up to the limit (a pipe).
+fn too_large(name: &str, len: Option<u64>) -> Diagnostic {
+    let size = len.map_or_else(
+        || format!("over {MAX_FILE_BYTES} bytes"),
+        |len| format!("{len} bytes"),
+    );
     Diagnostic::error(
         "file-too-large",
-        format!(
-            "`{name}` is {len} bytes; a runbook file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"
-        ),
+        format!("`{name}` is {size}; a runbook file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"),
     )
     .help("split it into several runbooks")
 }
@@ -65,6 +74,9 @@ fn options() -> serde_saphyr::Options {
         with_snippet: false,
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
+            // The scanner refuses `[[[…` itself, ahead of the depth budget: cap it at the same
+            // depth (its default is 255) so both limits say the same thing.
+            flow_nesting_limit: MAX_DEPTH,
             max_documents: 2,
             max_nodes: 100_000,
             max_events: 400_000,
@@ -194,6 +206,7 @@ fn humanize(code: &str, message: &str) -> String {
         .find(|s| !s.is_empty())
         .unwrap_or("?");
     match code {
+        "too-deep" if number == "?" => format!("nesting too deep: over the limit of {MAX_DEPTH}"),
         "too-deep" => format!("nesting too deep: depth {number} is over the limit of {MAX_DEPTH}"),
         "alias-bomb" => format!(
             "alias expansion too large: {number} exceeds the budget for anchors and aliases"
@@ -249,6 +262,8 @@ fn code_of(err: &YamlError) -> &'static str {
         | YamlError::NonFiniteFloat { .. }
         | YamlError::Message { .. } => "wrong-type",
         YamlError::UnknownAnchor { .. } => "unknown-anchor",
+        // The scanner's flow-nesting cap (`flow_nesting_limit`), hit before `max_depth`.
+        YamlError::ExternalMessage { msg, .. } if msg == "recursion limit exceeded" => "too-deep",
         _ => "yaml-syntax",
     }
 }
