@@ -284,6 +284,12 @@ impl<'o> Worker<'o> {
                         }
                         continue;
                     }
+                    // No line starts in this slice: stop here rather than read the earlier
+                    // worker's line to its end (each slice doing so made a long line cost
+                    // slices × its length).
+                    if pos + n as u64 >= stop {
+                        return Ok(0);
+                    }
                     break;
                 }
                 if let Some(j) = memchr::memchr(b'\n', &data[i..]) {
