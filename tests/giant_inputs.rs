@@ -267,3 +267,31 @@ fn the_largest_alert_storm_under_the_body_cap_is_routed_and_deduplicated() {
     let coalesced = format!("runbook_alerts_coalesced_total {}", for_a - 1 + for_c - 1);
     assert!(metrics.lines().any(|l| l == coalesced), "{metrics}");
 }
+
+/// With the cap raised (`--body-limit 1048576`), the full 10,000-alert storm is one delivery:
+/// every alert recorded, one run per routed alertname, the rest coalesced or unrouted.
+#[test]
+fn ten_thousand_alerts_in_one_delivery_are_answered_once_the_cap_allows_them() {
+    let rb = |name: &str, alert: &str| {
+        SSE_DOWN
+            .replace("runbook: sse-down", &format!("runbook: {name}"))
+            .replace("[SseAvailabilitySLOViolation]", &format!("[{alert}]"))
+    };
+    let (storm_a, storm_c) = (rb("storm-a", "A"), rb("storm-c", "C"));
+    let case = Case::new(&[("storm-a", &storm_a), ("storm-c", &storm_c)]);
+    let s = case.serve(&["--body-limit", "1048576"]);
+    let body = storm(10_000);
+    assert!(body.len() > BODY_LIMIT && body.len() <= 1_048_576);
+    let (code, r) = s.post("/hooks/alertmanager", Some(TOKEN), &body);
+    assert_eq!(code, 200, "{r}");
+    // 3,334 A, 3,333 B (no runbook), 3,333 C: one run each for A and C.
+    assert_eq!(r["started"], 2, "{r}");
+    assert_eq!(r["coalesced"], 3_333 + 3_332, "{r}");
+    assert_eq!(r["unrouted"], 3_333, "{r}");
+    assert_eq!(
+        case.sql("SELECT json_array_length(payload, '$.alerts') FROM alerts"),
+        10_000
+    );
+    let runs = s.runs("webhook", 2);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+}
