@@ -502,7 +502,6 @@ pub fn scenario_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::raw::RawRunbook;
     use crate::scenario::raw::{ActionState, CheckState, RawActionResult, VerifyExpect};
 
     const RUNBOOK: &str = r#"runbook: t
@@ -533,17 +532,7 @@ actions:
 "#;
 
     fn catalog() -> Catalog {
-        let src = SourceFile::new("t.yaml", RUNBOOK);
-        let raw: RawRunbook = crate::runbook::load::parse(&src).expect("runbook parses");
-        let (rb, diags) = crate::runbook::compile::compile(
-            &src,
-            &raw,
-            crate::runbook::compile::Context::default(),
-        );
-        Catalog {
-            runbooks: vec![rb.unwrap_or_else(|| panic!("runbook compiles: {diags:?}"))],
-            ..Catalog::default()
-        }
+        crate::scenario::test_catalog(RUNBOOK)
     }
 
     fn load(yaml: &str) -> Result<ScenarioFile, Vec<Diagnostic>> {

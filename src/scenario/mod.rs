@@ -56,3 +56,18 @@ pub use row::Row;
 pub use scenario_file::{Scenario, ScenarioFile};
 pub use sealed_host::SealedHost;
 pub use verdict::{ScenarioResult, Verdict};
+
+/// A catalog of one runbook compiled from `yaml` (file name `t.yaml`), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_catalog(yaml: &str) -> crate::runbook::catalog::Catalog {
+    use crate::runbook::diagnostic::SourceFile;
+    let src = SourceFile::new("t.yaml", yaml);
+    let raw: crate::runbook::raw::RawRunbook =
+        crate::runbook::load::parse(&src).expect("runbook parses");
+    let (rb, diags) =
+        crate::runbook::compile::compile(&src, &raw, crate::runbook::compile::Context::default());
+    crate::runbook::catalog::Catalog {
+        runbooks: vec![rb.unwrap_or_else(|| panic!("runbook compiles: {diags:?}"))],
+        ..crate::runbook::catalog::Catalog::default()
+    }
+}

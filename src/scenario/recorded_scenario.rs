@@ -572,7 +572,6 @@ mod tests {
     use super::*;
     use crate::exec::{MemoryLedger, Options, status_name};
     use crate::host::HostMode;
-    use crate::runbook::raw::RawRunbook;
     use crate::scenario::decision_path::kind_name;
     use crate::scenario::given_oracle::GivenOracle;
     use crate::scenario::sealed_host::SealedHost;
@@ -625,17 +624,7 @@ actions:
 "#;
 
     fn catalog() -> Catalog {
-        let src = SourceFile::new("t.yaml", RUNBOOK);
-        let raw: RawRunbook = crate::runbook::load::parse(&src).expect("runbook parses");
-        let (rb, diags) = crate::runbook::compile::compile(
-            &src,
-            &raw,
-            crate::runbook::compile::Context::default(),
-        );
-        Catalog {
-            runbooks: vec![rb.unwrap_or_else(|| panic!("runbook compiles: {diags:?}"))],
-            ..Catalog::default()
-        }
+        crate::scenario::test_catalog(RUNBOOK)
     }
 
     fn rt() -> tokio::runtime::Runtime {
