@@ -120,7 +120,7 @@ pub fn run(
     let result = match rt.block_on(exec.run()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            say_exec_error(ctx, &e);
             return exit::FAULT;
         }
     };
@@ -226,4 +226,17 @@ fn escalate(
         }
     }
     result.exit_code
+}
+
+/// The engine stopped a run: say why, and for an audit trail that cannot be written, what to
+/// do (the same advice as when the database cannot be opened at all).
+fn say_exec_error(ctx: &Ctx, e: &crate::exec::ExecError) {
+    eprintln!("error: {e}");
+    if matches!(e, crate::exec::ExecError::Ledger(_)) {
+        eprintln!(
+            "hint: no audit, no action: the run stopped because `{}` cannot be written; \
+             free space or make it writable (or set --db / $RUNBOOK_DB)",
+            ctx.db.display()
+        );
+    }
 }
