@@ -84,6 +84,30 @@ impl Dashboard {
     }
 
     /// Render `template` with `ctx` as a page for `caller`.
+    /// A page read off the audit store (`None`: the reading task failed): rendered with the
+    /// stamp it was read at, or the store's error.
+    fn store_page<E: std::fmt::Display, S: serde::Serialize>(
+        &self,
+        page: Option<Result<Value, E>>,
+        template: &str,
+        stamp: &S,
+        caller: &Caller,
+    ) -> Response {
+        match page {
+            Some(Ok(mut page)) => {
+                page["stamp"] = json!(stamp);
+                self.page(StatusCode::OK, template, page, caller)
+            }
+            Some(Err(e)) => self.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Audit store",
+                &e.to_string(),
+                caller,
+            ),
+            None => fault("the page could not be read"),
+        }
+    }
+
     fn page(&self, code: StatusCode, template: &str, mut ctx: Value, caller: &Caller) -> Response {
         let nonce = sessions::random_hex(16).unwrap_or_default();
         ctx["nonce"] = json!(nonce);
@@ -252,19 +276,8 @@ async fn runs_page(State(dash): State<Arc<Dashboard>>, headers: HeaderMap, uri: 
         }
     };
     let stamp = dash.stamp().await;
-    match blocking(&dash, move |d| pages::runs(&d.app, &filter)).await {
-        Some(Ok(mut page)) => {
-            page["stamp"] = json!(stamp);
-            dash.page(StatusCode::OK, "runs.html", page, &caller)
-        }
-        Some(Err(e)) => dash.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Audit store",
-            &e.to_string(),
-            &caller,
-        ),
-        None => fault("the page could not be read"),
-    }
+    let page = blocking(&dash, move |d| pages::runs(&d.app, &filter)).await;
+    dash.store_page(page, "runs.html", &stamp, &caller)
 }
 
 /// `GET /runs/ID`: the run's post-mortem.
@@ -325,19 +338,8 @@ async fn incidents_page(
     };
     let stamp = dash.stamp().await;
     let now = chrono::Utc::now();
-    match blocking(&dash, move |d| pages::incidents(&d.app, now)).await {
-        Some(Ok(mut page)) => {
-            page["stamp"] = json!(stamp);
-            dash.page(StatusCode::OK, "incidents.html", page, &caller)
-        }
-        Some(Err(e)) => dash.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Audit store",
-            &e.to_string(),
-            &caller,
-        ),
-        None => fault("the page could not be read"),
-    }
+    let page = blocking(&dash, move |d| pages::incidents(&d.app, now)).await;
+    dash.store_page(page, "incidents.html", &stamp, &caller)
 }
 
 /// `GET /runbooks`: the runbooks served, each with its step graph.
