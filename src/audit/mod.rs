@@ -45,6 +45,7 @@
 
 mod chain;
 mod migrations;
+mod perms;
 mod redact;
 mod store;
 mod sync;

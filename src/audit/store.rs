@@ -187,9 +187,7 @@ impl AuditStore {
             path: path.to_owned(),
             source: e,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(e.into()))?;
-        }
+        super::perms::create_private(path).map_err(|e| open_err(e.into()))?;
         let mut conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
         wait_when_busy(&mut conn, Duration::from_secs(5)).map_err(|e| open_err(e.into()))?;
         let mode: String = conn

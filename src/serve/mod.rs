@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod guard;
 pub mod payload;
 pub mod server;
 pub mod tail;

@@ -350,6 +350,11 @@ pub fn app(
 /// The routes.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.config.body_limit;
+    let guard = crate::serve::guard::Guard::new(
+        app.config.listen,
+        app.config.auth_alertmanager.is_open(),
+        app.config.auth_grafana.is_open(),
+    );
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -364,6 +369,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::clone(&app))
         .merge(crate::serve::dashboard::routes(app))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::serve::guard::guard,
+        ))
 }
 
 impl App {
@@ -656,7 +665,8 @@ fn release(app: &App, jobs: &[Job]) {
 /// Params: defaults, then each param's `from:` (`alert.labels.x`, `alert.annotations.y`),
 /// then a generic delivery's `params`. A value that does not parse as the param's type is
 /// left out (the default stays).
-fn params_from(
+#[doc(hidden)]
+pub fn params_from(
     rb: &Runbook,
     alert: &Value,
     given: &BTreeMap<String, ParamValue>,

@@ -1,0 +1,206 @@
+//! Who can start what, over the real server (docs/security.md reads its table from here):
+//! every route of `runbook serve`, without credentials, with wrong ones and with right ones;
+//! and an unauthenticated loopback server against what a browser sends on behalf of another
+//! site (a cross-site form post, a DNS-rebound page).
+
+mod common;
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN};
+use serde_json::{Value, json};
+
+use common::{Case, SSE_DOWN, Server, TOKEN};
+
+fn firing(fingerprint: &str) -> Value {
+    json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"SseAvailabilitySLOViolation\"}}/{fingerprint}"),
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "runbook",
+        "groupLabels": { "alertname": "SseAvailabilitySLOViolation" },
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": { "alertname": "SseAvailabilitySLOViolation" },
+            "annotations": {},
+            "startsAt": "2026-11-23T10:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": fingerprint,
+        }],
+    })
+}
+
+/// `(method, path, body)`: every route but the two public ones and the login form.
+const GUARDED: &[(&str, &str, &str)] = &[
+    ("POST", "/hooks/alertmanager", "alert"),
+    ("POST", "/hooks/grafana", "{}"),
+    ("POST", "/hooks/generic", r#"{"runbook":"sse-down"}"#),
+    ("GET", "/api/runs", ""),
+    ("GET", "/api/runs/r-1", ""),
+    ("POST", "/api/runs/r-1/approve", "{}"),
+    ("GET", "/api/incidents", ""),
+    ("POST", "/api/incidents/1/ack", ""),
+    ("GET", "/", ""),
+    ("GET", "/runs", ""),
+    ("GET", "/runs/r-1", ""),
+    ("GET", "/incidents", ""),
+    ("GET", "/runbooks", ""),
+    ("GET", "/dashboard/events", ""),
+];
+
+fn send(s: &Server, method: &str, path: &str, body: &str, auth: Option<&str>) -> (u16, String) {
+    let m = if method == "GET" {
+        Method::GET
+    } else {
+        Method::POST
+    };
+    let body = if body == "alert" {
+        firing("f-surface").to_string()
+    } else {
+        body.to_owned()
+    };
+    let mut req = s.http(m, path);
+    if method == "POST" {
+        req = req.header(CONTENT_TYPE, "application/json").body(body);
+    }
+    if let Some(t) = auth {
+        req = req.bearer_auth(t);
+    }
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let resp = client.execute(req.build().unwrap()).unwrap();
+    let code = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // A 200 may be the dashboard's endless event stream: its body is not read.
+    let text = if code == 200 {
+        String::new()
+    } else {
+        resp.text().unwrap_or_default()
+    };
+    (code, location.unwrap_or(text))
+}
+
+#[test]
+fn with_credentials_every_route_but_healthz_and_metrics_wants_them() {
+    let case = Case::new(&[("sse-down", SSE_DOWN)]);
+    let s = case.serve(&[]);
+    for &(method, path, body) in GUARDED {
+        for auth in [None, Some("wrong-token")] {
+            let (code, why) = send(&s, method, path, body, auth);
+            let refused = code == 401 || (code == 303 && why.starts_with("/login"));
+            assert!(
+                refused,
+                "{method} {path} with {auth:?}: {code} {why} (expected 401, or 303 to /login)"
+            );
+        }
+    }
+    assert_eq!(
+        case.sql("SELECT COUNT(*) FROM runs"),
+        0,
+        "a refused request ran"
+    );
+    for path in ["/healthz", "/metrics", "/login"] {
+        assert_eq!(send(&s, "GET", path, "", None).0, 200, "{path}");
+    }
+    // The right token opens each one (the generic hook wants its HMAC signature, which no
+    // token replaces; the test ids do not exist: 404 is past the door).
+    for &(method, path, body) in GUARDED {
+        let (code, why) = send(&s, method, path, body, Some(TOKEN));
+        if path == "/hooks/generic" {
+            assert_eq!(code, 401, "{why}");
+            assert!(why.contains("HMAC"), "{why}");
+        } else {
+            assert!(
+                code != 401 && code != 303 && code != 403,
+                "{method} {path} with the token: {code} {why}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_open_loopback_server_refuses_what_a_browser_sends_for_another_site() {
+    let case = Case::new(&[("sse-down", SSE_DOWN)]);
+    let s = Server::start(
+        &case.path("runbooks"),
+        &case.db(),
+        &case.path("serve.log"),
+        &["--cooldown", "1h"],
+    );
+    // Alertmanager (no Origin, a loopback Host) gets in and opens an incident.
+    let (code, r) = s.post(
+        "/hooks/alertmanager",
+        None,
+        firing("f-open").to_string().as_bytes(),
+    );
+    assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while case.sql("SELECT COUNT(*) FROM incidents WHERE status = 'open'") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no incident opened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let id = case.sql("SELECT id FROM incidents WHERE status = 'open'");
+    let ack = format!("/api/incidents/{id}/ack");
+
+    // A page on another site posts a form: no preflight, an empty body is a valid ack.
+    let cross_site = s
+        .http(Method::POST, &ack)
+        .header(ORIGIN, "https://evil.example")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .send()
+        .unwrap();
+    assert_eq!(cross_site.status().as_u16(), 403);
+    assert!(cross_site.text().unwrap().contains("another site"));
+    // A DNS-rebound page is same-origin, but its Host names the attacker's domain.
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    for (method, path) in [(Method::POST, ack.as_str()), (Method::GET, "/api/runs")] {
+        let rebound = s
+            .http(method, path)
+            .header(HOST, format!("evil.example:{port}"))
+            .header(ORIGIN, format!("http://evil.example:{port}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(firing("f-rebound").to_string())
+            .send()
+            .unwrap();
+        assert_eq!(rebound.status().as_u16(), 403, "{path}");
+        assert!(rebound.text().unwrap().contains("not a loopback name"));
+    }
+    let rebound_alert = s
+        .http(Method::POST, "/hooks/alertmanager")
+        .header(HOST, format!("evil.example:{port}"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(firing("f-rebound").to_string())
+        .send()
+        .unwrap();
+    assert_eq!(rebound_alert.status().as_u16(), 403);
+    assert_eq!(
+        case.sql("SELECT COUNT(*) FROM incidents WHERE status = 'open'"),
+        1,
+        "the refused ack silenced the incident"
+    );
+    assert_eq!(
+        case.sql("SELECT COUNT(*) FROM runs"),
+        1,
+        "a refused alert ran"
+    );
+
+    // The same ack from the host's own tools (no Origin) is taken: the door is the browser's.
+    let (code, r) = s.post(&ack, None, b"");
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(
+        case.sql("SELECT COUNT(*) FROM incidents WHERE status = 'acked'"),
+        1
+    );
+}
