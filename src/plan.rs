@@ -548,7 +548,7 @@ pub fn resolve_params(rb: &Runbook, sets: &[String]) -> Result<Map<String, Value
                 hint,
             });
         };
-        let value = param::parse(p.ty, v).map_err(|message| PlanError::BadValue {
+        let value = param::admit(p, v).map_err(|message| PlanError::BadValue {
             name: k.to_owned(),
             message,
         })?;

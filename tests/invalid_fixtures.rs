@@ -65,6 +65,8 @@ const REQUIRED_CODES: &[&str] = &[
     "action-form",
     "shell-template",
     "shell-taint",
+    "secret-to-alert-host",
+    "param-hosts",
     "bad-retry",
     "bad-limit",
     "missing-rollback",

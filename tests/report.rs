@@ -103,7 +103,7 @@ severity: P1
 triggers:
   alerts: [E2eDown]
 params:
-  base_url: { type: url, default: "http://127.0.0.1:1", from: alert.labels.base_url }
+  base_url: { type: url, default: "http://127.0.0.1:1", from: alert.labels.base_url, hosts: [127.0.0.1] }
   token_file: { type: path, default: /nonexistent, secret: true, from: alert.labels.token_file }
 checks:
   - id: healthz

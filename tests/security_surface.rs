@@ -204,3 +204,83 @@ fn an_open_loopback_server_refuses_what_a_browser_sends_for_another_site() {
         1
     );
 }
+
+/// A runbook whose check URL an alert label may set, pinned to 127.0.0.1.
+const PINNED: &str = r#"runbook: pinned
+title: Pinned target (test)
+severity: P3
+triggers:
+  alerts: [PinnedDown]
+params:
+  target: { type: url, default: "http://127.0.0.1:9/pinned", from: alert.labels.target, hosts: [127.0.0.1] }
+checks:
+  - id: reach
+    probe: http
+    with: { url: "{{ params.target }}" }
+    timeout: 1s
+    expect: "status == 200"
+causes:
+  - id: down
+    title: Down
+    when: checks.reach.failed
+    escalate: L1
+escalation: { ladder: p3d }
+"#;
+
+#[test]
+fn an_alert_cannot_point_a_pinned_param_at_another_host_nor_can_set() {
+    let case = Case::new(&[("pinned", PINNED)]);
+    let s = case.serve(&[]);
+    let mut body = firing("f-pinned");
+    body["groupLabels"]["alertname"] = json!("PinnedDown");
+    // `localhost` is loopback too, but not among the param's hosts; userinfo does not fool it.
+    for (fp, target) in [
+        ("f-1", "http://localhost:9/stolen"),
+        ("f-2", "http://127.0.0.1@localhost:9/stolen"),
+        ("f-3", "http://127.0.0.1:9/allowed"),
+    ] {
+        body["alerts"][0]["fingerprint"] = json!(fp);
+        body["alerts"][0]["labels"] = json!({ "alertname": "PinnedDown", "target": target });
+        body["groupKey"] = json!(format!("pinned/{fp}"));
+        let (code, r) = s.post(
+            "/hooks/alertmanager",
+            Some(TOKEN),
+            body.to_string().as_bytes(),
+        );
+        assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    }
+    let runs = s.runs("webhook", 3);
+    assert_eq!(runs.len(), 3);
+    let conn = rusqlite::Connection::open(case.db()).unwrap();
+    let mut urls: Vec<String> = conn
+        .prepare("SELECT json_extract(inputs, '$.with.url') FROM steps WHERE step_id = 'reach'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    urls.sort();
+    assert_eq!(
+        urls,
+        [
+            "http://127.0.0.1:9/allowed",
+            "http://127.0.0.1:9/pinned",
+            "http://127.0.0.1:9/pinned"
+        ]
+    );
+    drop(s);
+
+    // At the terminal, `--set` to another host is an error, not a silent default.
+    let out = std::process::Command::new(insta_cmd::get_cargo_bin("runbook"))
+        .arg("--runbooks")
+        .arg(case.path("runbooks"))
+        .args(["plan", "pinned", "--set", "target=http://localhost:9/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("host `localhost` is not one this param may name (127.0.0.1)"),
+        "{err}"
+    );
+}

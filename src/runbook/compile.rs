@@ -117,6 +117,10 @@ struct Compiler<'a> {
     actions: HashMap<&'a str, &'a RawAction>,
     symptoms: Vec<&'a str>,
     params: HashMap<&'a str, bool>,
+    /// Params an alert sets with no `hosts` to pin them: it can point them anywhere.
+    free: Vec<&'a str>,
+    /// Params marked `secret`.
+    secret: Vec<&'a str>,
 }
 
 impl<'a> Compiler<'a> {
@@ -132,6 +136,8 @@ impl<'a> Compiler<'a> {
             actions: HashMap::new(),
             symptoms: Vec::new(),
             params: HashMap::new(),
+            free: Vec::new(),
+            secret: Vec::new(),
         }
     }
 
@@ -268,6 +274,123 @@ impl<'a> Compiler<'a> {
 
     // ---- pass 2: params, triggers, severity, escalation --------------------------------
 
+    /// A param's `hosts`: only for `url`, `name` and `string`; each a host name, an address
+    /// or `*.domain`; the default among them.
+    fn param_hosts(
+        &mut self,
+        name: &str,
+        ty: ParamType,
+        p: &crate::runbook::raw::RawParam,
+        default: Option<&serde_json::Value>,
+    ) -> Vec<String> {
+        let Some(hosts) = &p.hosts else {
+            return Vec::new();
+        };
+        let at = hosts.first().map_or(p.ty.referenced, |h| h.referenced);
+        if !matches!(ty, ParamType::Url | ParamType::Name | ParamType::String) {
+            let d = self.at(
+                "param-hosts",
+                format!(
+                    "`hosts` pins a url, name or string param, not `{name}` of type {}",
+                    ty.name()
+                ),
+                at,
+            );
+            self.push(d);
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for h in hosts {
+            let bare = h.value.strip_prefix("*.").unwrap_or(&h.value);
+            if bare.is_empty()
+                || bare.contains('*')
+                || bare
+                    .chars()
+                    .any(|c| c.is_whitespace() || "/@?#[]\\".contains(c))
+            {
+                let d = self
+                    .at("param-hosts", format!("`{}` is not a host", h.value), h.referenced)
+                    .help("a name (`feed.example.com`), an address (`127.0.0.1`, `::1`) or `*.example.com`");
+                self.push(d);
+            } else {
+                out.push(h.value.clone());
+            }
+        }
+        if let Some(text) = default.and_then(serde_json::Value::as_str)
+            && let Err(msg) = param::check_host(ty, text, &out)
+        {
+            let loc = p.default.as_ref().map_or(at, |d| d.referenced);
+            let d = self.at(
+                "param-hosts",
+                format!("default of param `{name}`: {msg}"),
+                loc,
+            );
+            self.push(d);
+        }
+        out
+    }
+
+    /// A request that carries a secret (a `token_file`, or a secret param in any of its
+    /// strings) whose `url`/`server` takes its host from an alert with no `hosts` to pin it:
+    /// the alert could send the secret anywhere.
+    fn secret_to_alert_host(
+        &mut self,
+        has_token_file: bool,
+        strings: &[&Spanned<Node>],
+        targets: &[(&str, &SString)],
+    ) {
+        if self.free.is_empty() {
+            return;
+        }
+        let carries = has_token_file
+            || strings.iter().any(|s| match &s.value {
+                Node::Str(t) => self.secret.iter().any(|name| mentions_param(t, name)),
+                _ => false,
+            });
+        if !carries {
+            return;
+        }
+        let mut found = Vec::new();
+        for (key, value) in targets {
+            if let Some(name) = self.free.iter().find(|n| mentions_param(&value.value, n)) {
+                found.push((*key, *name, value.referenced));
+            }
+        }
+        for (key, name, loc) in found {
+            let d = self
+                .at(
+                    "secret-to-alert-host",
+                    format!("`{key}` takes its host from an alert (`params.{name}`) and this request carries a secret: an alert could send the secret to any host"),
+                    loc,
+                )
+                .help(format!("pin the param to the hosts it may name, e.g. `hosts: [127.0.0.1, localhost]` on `{name}`"));
+            self.push(d);
+        }
+    }
+
+    /// A check's `with` sends a secret to a `url`/`server` an alert sets
+    /// ([`Self::secret_to_alert_host`]).
+    fn check_secret_targets(&mut self, with: &Spanned<Node>) {
+        if let Node::Map(entries) = &with.value {
+            let has_token_file = entries.iter().any(|(k, _)| k.value == "token_file");
+            let targets: Vec<(&str, SString)> = entries
+                .iter()
+                .filter(|(k, _)| k.value == "url" || k.value == "server")
+                .filter_map(|(k, v)| match &v.value {
+                    Node::Str(t) => Some((
+                        k.value.as_str(),
+                        Spanned::new(t.clone(), v.referenced, v.referenced),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let targets: Vec<(&str, &SString)> = targets.iter().map(|(k, v)| (*k, v)).collect();
+            let mut all = Vec::new();
+            Node::strings(with, &mut all);
+            self.secret_to_alert_host(has_token_file, &all, &targets);
+        }
+    }
+
     fn params(&mut self) -> Vec<Param> {
         let mut out = Vec::new();
         for (name, p) in &self.raw.params {
@@ -276,6 +399,12 @@ impl<'a> Compiler<'a> {
                 .as_ref()
                 .is_some_and(|f| f.value.starts_with("alert"));
             self.params.insert(name, from_alert);
+            if from_alert && p.hosts.is_none() {
+                self.free.push(name);
+            }
+            if p.secret {
+                self.secret.push(name);
+            }
             if !is_step_id(name) {
                 let d = Diagnostic::error(
                     "invalid-id",
@@ -320,12 +449,14 @@ impl<'a> Compiler<'a> {
                     .help("write `alert.labels.<name>`, `alert.annotations.<name>`, `alert.fingerprint` or `alert.status`");
                 self.push(d);
             }
+            let hosts = self.param_hosts(name, ty, p, default.as_ref());
             out.push(Param {
                 name: name.clone(),
                 ty,
                 default,
                 secret: p.secret,
                 from: p.from.as_ref().map(|f| f.value.clone()),
+                hosts,
                 description: p.description.clone(),
             });
         }
@@ -492,6 +623,7 @@ impl<'a> Compiler<'a> {
                 deps.extend(refs.checks);
             }
         }
+        self.check_secret_targets(with);
         if let Some(w) = &c.when {
             deps.extend(self.expression(w, Site::Check).checks);
         }
@@ -727,6 +859,18 @@ impl<'a> Compiler<'a> {
         }
         if let Some(x) = &a.http {
             templates.extend(x.value.templates());
+            let strings: Vec<Spanned<Node>> = x
+                .value
+                .templates()
+                .into_iter()
+                .map(|s| Spanned::new(Node::Str(s.value.clone()), s.referenced, s.referenced))
+                .collect();
+            let strings: Vec<&Spanned<Node>> = strings.iter().collect();
+            self.secret_to_alert_host(
+                x.value.token_file.is_some(),
+                &strings,
+                &[("url", &x.value.url)],
+            );
         }
         if let Some(x) = &a.systemd {
             templates.extend(x.value.templates());
@@ -1465,6 +1609,17 @@ pub fn is_runbook_name(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.ends_with('-')
+}
+
+/// Whether `text` reads `params.<name>` (followed by anything but an identifier character).
+fn mentions_param(text: &str, name: &str) -> bool {
+    let needle = format!("params.{name}");
+    text.match_indices(&needle).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + needle.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// A step id: `snake_case`, usable in expressions.

@@ -149,6 +149,9 @@ pub struct Param {
     pub secret: bool,
     /// Alert field that sets it.
     pub from: Option<String>,
+    /// The hosts a value from outside the runbook may name (empty: any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     /// For people.
     pub description: Option<String>,
 }

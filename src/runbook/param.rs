@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::runbook::model::ParamType;
+use crate::runbook::model::{Param, ParamType};
 use crate::runbook::node::Node;
 use crate::runbook::value::parse_duration;
 
@@ -106,6 +106,63 @@ pub fn parse(ty: ParamType, text: &str) -> Result<Value, String> {
     }
 }
 
+/// Parse a value given from outside the runbook (`--set`, an alert label, a generic
+/// delivery's params) for `p`: its type, then its `hosts`.
+///
+/// # Errors
+/// A message naming the expected type, or the host that is not allowed.
+pub fn admit(p: &Param, text: &str) -> Result<Value, String> {
+    let v = parse(p.ty, text)?;
+    if let Some(s) = v.as_str() {
+        check_host(p.ty, s, &p.hosts)?;
+    }
+    Ok(v)
+}
+
+/// Whether `value` names one of `hosts` (none: any): a `url` by its host, any other type by
+/// the value itself.
+///
+/// # Errors
+/// A message naming the host and the allowed ones.
+pub fn check_host(ty: ParamType, value: &str, hosts: &[String]) -> Result<(), String> {
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let host = if ty == ParamType::Url {
+        // The parser reqwest uses: the host the request would go to, whatever userinfo,
+        // backslashes or percent-encoding the text holds.
+        let url = reqwest::Url::parse(value).map_err(|e| format!("`{value}`: {e}"))?;
+        url.host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .ok_or_else(|| format!("`{value}` names no host"))?
+    } else {
+        value.to_owned()
+    };
+    if hosts.iter().any(|pat| host_matches(pat, &host)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "host `{host}` is not one this param may name ({})",
+            hosts.join(", ")
+        ))
+    }
+}
+
+/// `example.com` matches itself (any case); `*.example.com` matches any name below it.
+#[must_use]
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => {
+            host.len() > suffix.len() + 1 && {
+                let (head, tail) = host.split_at(host.len() - suffix.len());
+                head.ends_with('.') && tail.eq_ignore_ascii_case(suffix)
+            }
+        }
+        None => pattern.eq_ignore_ascii_case(host),
+    }
+}
+
 fn describe(ty: ParamType) -> &'static str {
     match ty {
         ParamType::String => "a string",
@@ -141,5 +198,36 @@ mod tests {
             parse(ParamType::List, "a, b,").unwrap(),
             serde_json::json!(["a", "b"])
         );
+    }
+
+    #[test]
+    fn hosts_pin_a_url_by_the_host_it_would_reach() {
+        let hosts = [
+            "127.0.0.1".to_owned(),
+            "::1".into(),
+            "*.aurora.example".into(),
+        ];
+        let ok = |v: &str| check_host(ParamType::Url, v, &hosts).is_ok();
+        assert!(ok("http://127.0.0.1:8001/sse"));
+        assert!(ok("http://[::1]:8001/"));
+        assert!(ok("https://feed.aurora.example/healthz"));
+        assert!(ok("https://A.B.AURORA.EXAMPLE./"));
+        // Userinfo, backslashes and encodings do not fool it: the host is reqwest's.
+        assert!(!ok("http://127.0.0.1@evil.example/"));
+        assert!(!ok("http://127.0.0.1.evil.example/"));
+        assert!(!ok("http://evil.example\\@127.0.0.1/"));
+        assert!(!ok("http://aurora.example/"));
+        assert!(!ok("http://evilaurora.example/"));
+        assert!(!ok("http://169.254.169.254/latest/meta-data/"));
+        assert!(ok("http://%31%32%37.0.0.1/"));
+        let err = check_host(ParamType::Url, "http://evil.example:8001/", &hosts).unwrap_err();
+        assert!(
+            err.contains("`evil.example`") && err.contains("*.aurora.example"),
+            "{err}"
+        );
+        // A name is its own host; no hosts: anything goes.
+        assert!(check_host(ParamType::Name, "db.aurora.example", &hosts).is_ok());
+        assert!(check_host(ParamType::Name, "evil.example", &hosts).is_err());
+        assert!(check_host(ParamType::Url, "http://evil.example/", &[]).is_ok());
     }
 }

@@ -98,6 +98,13 @@ pub struct RawParam {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub from: Option<SString>,
+    /// The hosts a value from outside the runbook (an alert, `--set`, a generic delivery) may
+    /// name: a `url`'s host, or a `name`/`string` value itself. Exact names or addresses, or
+    /// `*.example.com` for any name under `example.com`. A value naming another host is
+    /// refused (an alert's: the default stays).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub hosts: Option<Vec<SString>>,
     /// For people.
     #[serde(default)]
     pub description: Option<String>,

@@ -685,7 +685,7 @@ pub fn params_from(
         });
         let given = given.get(&p.name).map(ParamValue::to_text);
         if let Some(text) = given.or(from)
-            && let Ok(v) = param::parse(p.ty, &text)
+            && let Ok(v) = param::admit(p, &text)
         {
             out.insert(p.name.clone(), v);
         }
