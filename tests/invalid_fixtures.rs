@@ -66,6 +66,7 @@ const REQUIRED_CODES: &[&str] = &[
     "shell-template",
     "shell-taint",
     "secret-to-alert-host",
+    "secret-from-alert-path",
     "param-hosts",
     "bad-retry",
     "bad-limit",

@@ -339,9 +339,6 @@ impl<'a> Compiler<'a> {
         strings: &[&Spanned<Node>],
         targets: &[(&str, &SString)],
     ) {
-        if self.free.is_empty() {
-            return;
-        }
         let carries = has_token_file
             || strings.iter().any(|s| match &s.value {
                 Node::Str(t) => self.secret.iter().any(|name| mentions_param(t, name)),
@@ -352,18 +349,51 @@ impl<'a> Compiler<'a> {
         }
         let mut found = Vec::new();
         for (key, value) in targets {
-            if let Some(name) = self.free.iter().find(|n| mentions_param(&value.value, n)) {
-                found.push((*key, *name, value.referenced));
+            let free = self
+                .free
+                .iter()
+                .map(|n| format!("params.{n}"))
+                .find(|p| mentions_param(&value.value, &p["params.".len()..]))
+                .or_else(|| mentions_alert(&value.value).then(|| "alert".to_owned()));
+            if let Some(what) = free {
+                found.push((*key, what, value.referenced));
             }
         }
-        for (key, name, loc) in found {
+        for (key, what, loc) in found {
+            let help = match what.strip_prefix("params.") {
+                Some(name) => format!(
+                    "pin the param to the hosts it may name, e.g. `hosts: [127.0.0.1, localhost]` on `{name}`"
+                ),
+                None => "take the host from a param pinned by `hosts:`".to_owned(),
+            };
             let d = self
                 .at(
                     "secret-to-alert-host",
-                    format!("`{key}` takes its host from an alert (`params.{name}`) and this request carries a secret: an alert could send the secret to any host"),
+                    format!("`{key}` takes its host from an alert (`{what}`) and this request carries a secret: an alert could send the secret to any host"),
                     loc,
                 )
-                .help(format!("pin the param to the hosts it may name, e.g. `hosts: [127.0.0.1, localhost]` on `{name}`"));
+                .help(help);
+            self.push(d);
+        }
+    }
+
+    /// A `token_file` whose path an alert sets: the alert would choose which file is read and
+    /// sent as a credential.
+    fn token_file_from_alert(&mut self, token_file: &SString) {
+        let from_alert = self
+            .params
+            .iter()
+            .find(|(name, tainted)| **tainted && mentions_param(&token_file.value, name))
+            .map(|(name, _)| format!("params.{name}"))
+            .or_else(|| mentions_alert(&token_file.value).then(|| "alert".to_owned()));
+        if let Some(what) = from_alert {
+            let d = self
+                .at(
+                    "secret-from-alert-path",
+                    format!("`token_file` takes its path from an alert (`{what}`): an alert could choose which file is read and sent as a credential"),
+                    token_file.referenced,
+                )
+                .help("set the token file's path in the runbook (a default, or `--set`), not from an alert");
             self.push(d);
         }
     }
@@ -388,6 +418,11 @@ impl<'a> Compiler<'a> {
             let mut all = Vec::new();
             Node::strings(with, &mut all);
             self.secret_to_alert_host(has_token_file, &all, &targets);
+            if let Some((_, v)) = entries.iter().find(|(k, _)| k.value == "token_file")
+                && let Node::Str(t) = &v.value
+            {
+                self.token_file_from_alert(&Spanned::new(t.clone(), v.referenced, v.referenced));
+            }
         }
     }
 
@@ -871,6 +906,9 @@ impl<'a> Compiler<'a> {
                 &strings,
                 &[("url", &x.value.url)],
             );
+            if let Some(tf) = &x.value.token_file {
+                self.token_file_from_alert(tf);
+            }
         }
         if let Some(x) = &a.systemd {
             templates.extend(x.value.templates());
@@ -1609,6 +1647,16 @@ pub fn is_runbook_name(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.ends_with('-')
+}
+
+/// Whether `text` reads a field of the alert (`alert.labels.x`, `alert.annotations.y`, ...).
+fn mentions_alert(text: &str) -> bool {
+    text.match_indices("alert.").any(|(i, _)| {
+        !text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '/')
+    })
 }
 
 /// Whether `text` reads `params.<name>` (followed by anything but an identifier character).
