@@ -377,6 +377,31 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// A mutating action whose argument an alert sets with nothing to pin it (a free param,
+    /// or the alert read directly): the alert chooses what is changed. A warning: restarting
+    /// "the unit the alert names" can be meant, but it should be a decision.
+    fn alert_chooses_target(&mut self, tainted: &[&SString]) {
+        for t in tainted {
+            let what = self
+                .free
+                .iter()
+                .find(|n| mentions_param(&t.value, n))
+                .map(|n| format!("params.{n}"))
+                .or_else(|| mentions_alert(&t.value).then(|| "alert".to_owned()));
+            if let Some(what) = what {
+                let d = self
+                    .at(
+                        "alert-chooses-target",
+                        format!("a mutating action takes `{what}` from an alert: the alert chooses what is changed"),
+                        t.referenced,
+                    )
+                    .help("use a fixed value, or a param pinned by `hosts:`; alert labels are untrusted input")
+                    .warning();
+                self.push(d);
+            }
+        }
+    }
+
     /// A `token_file` whose path an alert sets: the alert would choose which file is read and
     /// sent as a credential.
     fn token_file_from_alert(&mut self, token_file: &SString) {
@@ -994,6 +1019,8 @@ impl<'a> Compiler<'a> {
                     .help("alert labels are untrusted input: pass them as `run:` argv elements instead");
                 self.push(d);
             }
+        } else if kind.mutating() {
+            self.alert_chooses_target(&tainted_run);
         }
         if let Some(cwd) = &a.cwd
             && !matches!(kind, ActionKind::Run | ActionKind::Shell)
@@ -1822,6 +1849,35 @@ mod tests {
         assert!(codes(&positional).is_empty(), "{:?}", codes(&positional));
         let plain = format!("{HEAD}    run: [systemctl, restart, '{{{{ params.unit }}}}']\n");
         assert!(codes(&plain).is_empty());
+    }
+
+    fn warnings(yaml: &str) -> Vec<&'static str> {
+        let src = SourceFile::new("t.yaml", yaml);
+        let raw: RawRunbook = crate::runbook::load::parse(&src).expect("parses");
+        let (_, diags) = compile(&src, &raw, Context::default());
+        diags
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.code)
+            .collect()
+    }
+
+    #[test]
+    fn an_alert_choosing_what_a_mutating_action_changes_is_called_out() {
+        let argv = format!("{HEAD}    run: [systemctl, restart, '{{{{ params.inst }}}}']\n");
+        assert!(codes(&argv).is_empty(), "{:?}", codes(&argv));
+        assert_eq!(warnings(&argv), ["alert-chooses-target"]);
+        let unit =
+            format!("{HEAD}    systemd: {{ op: restart, unit: '{{{{ alert.labels.unit }}}}' }}\n");
+        assert_eq!(warnings(&unit), ["alert-chooses-target"]);
+        // A fixed value, or a param the alert does not set: nothing to say.
+        let fixed = format!("{HEAD}    run: [systemctl, restart, '{{{{ params.unit }}}}']\n");
+        assert!(warnings(&fixed).is_empty(), "{:?}", warnings(&fixed));
+        // A notification may quote the alert.
+        let notify = format!(
+            "{HEAD}    notify: {{ channel: ops, message: 'down on {{{{ params.inst }}}}' }}\n"
+        );
+        assert!(!warnings(&notify).contains(&"alert-chooses-target"));
     }
 
     #[test]
