@@ -264,7 +264,7 @@ pub enum Command {
     },
     /// Alert webhooks start runbooks: Alertmanager, Grafana and signed generic deliveries.
     #[command(
-        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n  # Grafana's hmacConfig with only `secret` set (no timestampHeader):\n  runbook serve --token-file /etc/runbook/token --grafana-hmac-secret-file /etc/runbook/grafana-hmac --grafana-timestamp-header none\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics; with the Alertmanager credentials: GET /api/runs, /api/runs/ID, /api/incidents, POST /api/incidents/ID/ack, POST /api/runs/ID/approve, and the read-only dashboard at / (a browser logs in at /login with a token).\nRunbooks with `triggers.schedule` run on their cron expression (UTC); due `revert_after` rollbacks run where policy allows auto-remediation; escalation levels fire at their time; due rechecks (`escalation.after_action_unresolved`) re-run a runbook's checks read-only: passing resolves the incident, a persisting symptom fires its next level at once.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
+        after_help = "Examples:\n  runbook serve --listen 127.0.0.1:9095 --token-file /etc/runbook/token\n  runbook serve --listen 0.0.0.0:9095 --token-file /etc/runbook/token --hmac-secret-file /etc/runbook/hmac\n  # Grafana's hmacConfig with only `secret` set (no timestampHeader):\n  runbook serve --token-file /etc/runbook/token --grafana-hmac-secret-file /etc/runbook/grafana-hmac --grafana-timestamp-header none\n\nEndpoints: POST /hooks/alertmanager, /hooks/grafana, /hooks/generic; GET /healthz, /metrics; with the API credentials (--api-token-file, else the Alertmanager ones): GET /api/runs, /api/runs/ID, /api/incidents, POST /api/incidents/ID/ack, POST /api/runs/ID/approve, and the read-only dashboard at / (a browser logs in at /login with a token).\nRunbooks with `triggers.schedule` run on their cron expression (UTC); due `revert_after` rollbacks run where policy allows auto-remediation; escalation levels fire at their time; due rechecks (`escalation.after_action_unresolved`) re-run a runbook's checks read-only: passing resolves the incident, a persisting symptom fires its next level at once.\nThe first line printed is `listening on http://ADDR`. SIGTERM drains the queued runs, then exits 0."
     )]
     Serve {
         /// Address to listen on (`127.0.0.1:0` picks a free port).
@@ -274,6 +274,12 @@ pub enum Command {
         /// `http_config.authorization.credentials_file`).
         #[arg(long = "token-file", value_name = "FILE")]
         token_files: Vec<std::path::PathBuf>,
+        /// File with the bearer token(s) of the API and the dashboard, one per line. Given, the
+        /// delivery credentials no longer open them: whoever can send alerts cannot approve
+        /// remedies or acknowledge incidents. Not given, the `/hooks/alertmanager` credentials
+        /// open them.
+        #[arg(long = "api-token-file", value_name = "FILE")]
+        api_token_files: Vec<std::path::PathBuf>,
         /// Basic auth user (with `--basic-auth-password-file`).
         #[arg(long, value_name = "NAME")]
         basic_auth_user: Option<String>,

@@ -284,3 +284,53 @@ fn an_alert_cannot_point_a_pinned_param_at_another_host_nor_can_set() {
         "{err}"
     );
 }
+
+#[test]
+fn an_api_token_of_its_own_keeps_alert_senders_out_of_approvals_and_the_dashboard() {
+    let case = Case::new(&[("sse-down", SSE_DOWN)]);
+    let api = case.secret_file("api-token", "api-token-5c1d\n");
+    let s = case.serve(&["--api-token-file", api.to_str().unwrap()]);
+    // Alertmanager's token still delivers...
+    let (code, r) = s.post(
+        "/hooks/alertmanager",
+        Some(TOKEN),
+        firing("f-api").to_string().as_bytes(),
+    );
+    assert_eq!((code, r["started"].clone()), (200, json!(1)), "{r}");
+    // ...and opens nothing else; the API's token opens those and delivers nothing.
+    for &(method, path, body) in GUARDED.iter().filter(|g| !g.1.starts_with("/hooks/")) {
+        let (code, why) = send(&s, method, path, body, Some(TOKEN));
+        assert!(
+            code == 401 || (code == 303 && why.starts_with("/login")),
+            "{method} {path} with the delivery token: {code} {why}"
+        );
+        let (code, why) = send(&s, method, path, body, Some("api-token-5c1d"));
+        assert!(
+            ![401, 403, 303].contains(&code),
+            "{method} {path} with the API token: {code} {why}"
+        );
+    }
+    let (code, _) = send(
+        &s,
+        "POST",
+        "/hooks/alertmanager",
+        "alert",
+        Some("api-token-5c1d"),
+    );
+    assert_eq!(code, 401);
+    // The dashboard's login takes the API token only.
+    for (token, expected) in [(TOKEN, 401), ("api-token-5c1d", 303)] {
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = client
+            .post(format!("{}/login", s.base))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("token={token}&next=%2F"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), expected, "login with {token}");
+    }
+}

@@ -38,7 +38,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Graph { name, sets } => graph::run(&ctx, &name, &sets),
         Command::Schema => schema::run(&ctx),
         Command::Test { paths, junit } => test::run(&ctx, &paths, junit.as_deref()),
-        c @ (Command::Replay { .. } | Command::Report { .. }) => by_command(&ctx, c),
+        c @ (Command::Replay { .. } | Command::Report { .. } | Command::Serve { .. }) => {
+            by_command(&ctx, c)
+        }
         Command::Run {
             name,
             sets,
@@ -66,42 +68,6 @@ pub fn run(cli: Cli) -> u8 {
         }
         Command::Tick { dry_run, yes, now } => tick::run(&ctx, dry_run, yes, now.as_deref()),
         Command::Incidents { now } => incidents::run(&ctx, now.as_deref()),
-        Command::Serve {
-            listen,
-            token_files,
-            basic_auth_user,
-            basic_auth_password_file,
-            hmac_secret_files,
-            grafana_hmac,
-            body_limit,
-            queue,
-            workers,
-            cooldown,
-            allow_unauthenticated,
-            approval_ttl,
-            schedule_now,
-            follow,
-            follow_interval,
-        } => serve::run(
-            &ctx,
-            &serve::ServeArgs {
-                listen,
-                body_limit,
-                queue,
-                workers,
-                cooldown,
-                token_files,
-                basic_auth_user,
-                basic_auth_password_file,
-                hmac_secret_files,
-                grafana_hmac,
-                allow_unauthenticated,
-                approval_ttl,
-                follow,
-                follow_interval,
-                schedule_now,
-            },
-        ),
         Command::Approve {
             run,
             action,
@@ -136,6 +102,44 @@ pub fn run(cli: Cli) -> u8 {
 fn by_command(ctx: &Ctx, command: Command) -> u8 {
     match command {
         c @ Command::Report { .. } => report::run(ctx, c),
+        Command::Serve {
+            listen,
+            token_files,
+            api_token_files,
+            basic_auth_user,
+            basic_auth_password_file,
+            hmac_secret_files,
+            grafana_hmac,
+            body_limit,
+            queue,
+            workers,
+            cooldown,
+            allow_unauthenticated,
+            approval_ttl,
+            schedule_now,
+            follow,
+            follow_interval,
+        } => serve::run(
+            ctx,
+            &serve::ServeArgs {
+                listen,
+                body_limit,
+                queue,
+                workers,
+                cooldown,
+                token_files,
+                api_token_files,
+                basic_auth_user,
+                basic_auth_password_file,
+                hmac_secret_files,
+                grafana_hmac,
+                allow_unauthenticated,
+                approval_ttl,
+                follow,
+                follow_interval,
+                schedule_now,
+            },
+        ),
         c => replay::run(ctx, c),
     }
 }

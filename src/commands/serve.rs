@@ -30,6 +30,9 @@ pub struct ServeArgs {
     pub cooldown: String,
     /// Files holding accepted bearer tokens (one per line).
     pub token_files: Vec<PathBuf>,
+    /// Files holding the API's and the dashboard's own bearer tokens (none: the delivery
+    /// credentials open them).
+    pub api_token_files: Vec<PathBuf>,
     /// Basic auth user name.
     pub basic_auth_user: Option<String>,
     /// A file holding the basic auth password(s).
@@ -64,9 +67,10 @@ fn secrets(files: &[PathBuf]) -> Result<Vec<Secret>, String> {
     Ok(out)
 }
 
-/// One authenticator per endpoint: bearer/basic for all; HMAC for generic (required) and
-/// Grafana (when secrets are given).
-fn authenticators(args: &ServeArgs) -> Result<[Authenticator; 3], String> {
+/// One authenticator per door: bearer/basic for the hooks; HMAC for generic (required) and
+/// Grafana (when secrets are given); the API and dashboard's own tokens, else the hooks'
+/// credentials. In that order: Alertmanager, Grafana, generic, API.
+fn authenticators(args: &ServeArgs) -> Result<[Authenticator; 4], String> {
     let tokens = secrets(&args.token_files)?;
     let basic = match (&args.basic_auth_user, &args.basic_auth_password_file) {
         (Some(u), Some(f)) => Some((u.clone(), secrets(std::slice::from_ref(f))?)),
@@ -101,7 +105,12 @@ fn authenticators(args: &ServeArgs) -> Result<[Authenticator; 3], String> {
     } else {
         generic
     };
-    Ok([credentials(), grafana, generic])
+    let api = if args.api_token_files.is_empty() {
+        credentials()
+    } else {
+        Authenticator::open().with_bearer_tokens(secrets(&args.api_token_files)?)
+    };
+    Ok([credentials(), grafana, generic, api])
 }
 
 /// Grafana's scheme from `--grafana-signature-header` and `--grafana-timestamp-header`
@@ -193,7 +202,7 @@ fn times(args: &ServeArgs) -> Result<Times, String> {
 
 /// What the options say, checked: the address, the times, the authenticators (an open one
 /// only on loopback or with `--allow-unauthenticated`).
-fn checked(args: &ServeArgs) -> Result<(std::net::SocketAddr, Times, [Authenticator; 3]), String> {
+fn checked(args: &ServeArgs) -> Result<(std::net::SocketAddr, Times, [Authenticator; 4]), String> {
     let listen: std::net::SocketAddr = args
         .listen
         .parse()
@@ -253,7 +262,7 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
     let (
         listen,
         (cooldown, approval_ttl, schedule_now),
-        [auth_alertmanager, auth_grafana, auth_generic],
+        [auth_alertmanager, auth_grafana, auth_generic, auth_api],
     ) = match checked(args) {
         Ok(x) => x,
         Err(e) => {
@@ -271,6 +280,7 @@ pub fn run(ctx: &Ctx, args: &ServeArgs) -> u8 {
         auth_alertmanager,
         auth_grafana,
         auth_generic,
+        auth_api,
         limits: Limits::default(),
         runbooks_dir: ctx.dir.clone(),
         poll: std::time::Duration::from_secs(1),

@@ -32,20 +32,29 @@ use serde_json::json;
 pub struct Guard {
     /// The server listens on a loopback address.
     loopback: bool,
-    /// `/hooks/alertmanager`, the API, the dashboard and `/metrics` take no credentials.
-    open_api: bool,
+    /// `/hooks/alertmanager` takes no credentials.
+    open_alertmanager: bool,
     /// `/hooks/grafana` takes no credentials.
     open_grafana: bool,
+    /// The API, the dashboard and `/metrics` take no credentials.
+    open_api: bool,
 }
 
 impl Guard {
-    /// The guard of a server listening on `listen` whose API and Grafana hook are open or not.
+    /// The guard of a server listening on `listen` whose Alertmanager hook, Grafana hook and
+    /// API are open or not.
     #[must_use]
-    pub fn new(listen: SocketAddr, open_api: bool, open_grafana: bool) -> Guard {
+    pub fn new(
+        listen: SocketAddr,
+        open_alertmanager: bool,
+        open_grafana: bool,
+        open_api: bool,
+    ) -> Guard {
         Guard {
             loopback: listen.ip().is_loopback(),
-            open_api,
+            open_alertmanager,
             open_grafana,
+            open_api,
         }
     }
 
@@ -55,6 +64,7 @@ impl Guard {
         let open = match path {
             // Unsigned deliveries are refused there whatever the guard says.
             "/hooks/generic" => false,
+            "/hooks/alertmanager" => self.open_alertmanager,
             "/hooks/grafana" => self.open_grafana,
             _ => self.open_api,
         };
@@ -176,7 +186,7 @@ mod tests {
 
     #[test]
     fn an_open_loopback_server_refuses_foreign_hosts_and_origins_only() {
-        let g = Guard::new("127.0.0.1:9095".parse().unwrap(), true, false);
+        let g = Guard::new("127.0.0.1:9095".parse().unwrap(), true, false, true);
         let ok = [
             headers(Some("127.0.0.1:9095"), None),
             headers(Some("localhost:9095"), Some("http://localhost:9095")),
@@ -200,9 +210,9 @@ mod tests {
     #[test]
     fn credentials_or_a_public_address_disarm_it() {
         let h = headers(Some("evil.example"), Some("https://evil.example"));
-        let with_token = Guard::new("127.0.0.1:9095".parse().unwrap(), false, false);
+        let with_token = Guard::new("127.0.0.1:9095".parse().unwrap(), false, false, false);
         assert_eq!(with_token.refusal("/api/runs", &h), None);
-        let public = Guard::new("0.0.0.0:9095".parse().unwrap(), true, true);
+        let public = Guard::new("0.0.0.0:9095".parse().unwrap(), true, true, true);
         assert_eq!(public.refusal("/api/runs", &h), None);
     }
 }

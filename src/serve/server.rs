@@ -85,6 +85,9 @@ pub struct Config {
     pub auth_grafana: Authenticator,
     /// Who may deliver to `/hooks/generic` (HMAC over `timestamp.body`, required).
     pub auth_generic: Authenticator,
+    /// Who may use `/api/*` and the dashboard (`--api-token-file`, else the Alertmanager
+    /// hook's credentials).
+    pub auth_api: Authenticator,
     /// Payload limits.
     pub limits: Limits,
     /// The runbooks' directory (for messages).
@@ -354,6 +357,7 @@ pub fn router(app: Arc<App>) -> Router {
         app.config.listen,
         app.config.auth_alertmanager.is_open(),
         app.config.auth_grafana.is_open(),
+        app.config.auth_api.is_open(),
     );
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -386,9 +390,9 @@ impl App {
         &self.catalog
     }
 
-    /// The credentials of `/hooks/alertmanager`, which the API and the dashboard take.
+    /// The credentials of the API and the dashboard.
     pub(crate) fn api_credentials(&self) -> &Authenticator {
-        &self.config.auth_alertmanager
+        &self.config.auth_api
     }
 
     /// The audit DB's path.
@@ -1207,7 +1211,7 @@ async fn api_run(
 /// Check the credentials of `/hooks/alertmanager` on an API request: `Err` is the 401.
 fn api_auth(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
     app.config
-        .auth_alertmanager
+        .auth_api
         .check(headers, body, Utc::now().timestamp())
         .map(|_| ())
         .map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))
