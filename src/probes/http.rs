@@ -7,8 +7,10 @@
 //!
 //! Result: `status` (HTTP code), `headers` (lowercase names), `body` (capped), `json`
 //! (parsed body when JSON), `value` (the `jq` result, else the JSON body), `reason`.
-//! `body` keeps the first 64 KiB (`body_truncated` says more was there); redirects are
-//! followed only with `follow_redirects: true`.
+//! `body` keeps the first 64 KiB (`body_truncated` says more was there); a body over 4 MiB
+//! is read no further and not parsed (`reason` says so). The whole exchange, connecting,
+//! redirects and body included, ends within the step's `timeout`, however slowly the server
+//! answers. Redirects are followed only with `follow_redirects: true`.
 
 use std::time::{Duration, Instant};
 
@@ -89,6 +91,8 @@ pub const BODY_CAP: usize = 64 * 1024;
 const JSON_CAP: usize = 4 * 1024 * 1024;
 /// Redirects followed at most (with `follow_redirects`).
 const MAX_REDIRECTS: usize = 10;
+/// A `token_file` larger than this is refused: a token is one line.
+const TOKEN_CAP: u64 = 64 * 1024;
 
 /// Run the probe.
 pub async fn probe(params: HttpParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
@@ -215,6 +219,16 @@ fn response_fields(
     out.insert("headers".into(), Value::Object(headers));
     out.insert("body".into(), Value::String(text));
     out.insert("body_truncated".into(), Value::Bool(truncated));
+    if over_json_cap {
+        // The rest was never read: say so, as a value built from half a document would lie.
+        out.insert(
+            "reason".into(),
+            Value::String(format!(
+                "body over the {} cap: read no further, not parsed",
+                size_label(JSON_CAP as u64)
+            )),
+        );
+    }
     let value = match (jq_path, &json) {
         (Some(program), Some(doc)) => match program.eval(doc) {
             Ok(v) => v,
@@ -295,7 +309,8 @@ pub(crate) fn parse_url(raw: &str) -> Result<reqwest::Url, String> {
 /// # Errors
 /// The file cannot be read, is not UTF-8, or is empty.
 pub(crate) fn read_token(path: &str) -> Result<String, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read `token_file` `{path}`: {e}"))?;
+    let raw = read_regular_file(path, TOKEN_CAP)
+        .map_err(|e| format!("cannot read `token_file` `{path}`: {e}"))?;
     let text =
         String::from_utf8(raw).map_err(|_| format!("`token_file` `{path}` is not UTF-8 text"))?;
     let token = text.trim();
@@ -308,6 +323,56 @@ pub(crate) fn read_token(path: &str) -> Result<String, String> {
         ));
     }
     Ok(token.to_owned())
+}
+
+/// Read a small regular file without ever blocking on it: a FIFO, a device (`/dev/zero`,
+/// a tty) or a socket is refused before any read, and a file over `cap` bytes is refused
+/// after reading `cap + 1` bytes, never read whole. `O_NONBLOCK` keeps the open itself from
+/// waiting for a FIFO's writer; on a regular file it changes nothing.
+///
+/// # Errors
+/// A message without the path (the caller names it): `not a regular file (a fifo)`,
+/// `over the 64 KiB cap`, or the I/O error.
+pub(crate) fn read_regular_file(path: &str, cap: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let kind = file.metadata().map_err(|e| e.to_string())?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a fifo"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a directory"
+        };
+        return Err(format!("not a regular file ({what})"));
+    }
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("over the {} cap", size_label(cap)));
+    }
+    Ok(bytes)
+}
+
+/// A cap in words: `4 MiB`, `64 KiB`, `100 bytes`.
+pub(crate) fn size_label(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// Response headers as a JSON object: lowercase names, values as strings (repeated headers

@@ -2,14 +2,18 @@
 //! Prometheus server's HTTP API (`/api/v1/query`), like `curl /metrics | grep NAME`.
 //!
 //! With `url` + `metric` (and optional `labels`), the page is scraped: counters, gauges and
-//! histograms; `value` is the sum over matching series, `samples` lists them, and for a
-//! histogram `quantile` (e.g. 0.99) gives the estimated quantile from its buckets. With
-//! `server` + `query`, a `PromQL` instant query (recording rules such as
+//! histograms; `value` is the sum over matching series, `samples` lists them (the first 100),
+//! and for a histogram `quantile` (e.g. 0.99) gives the estimated quantile from its buckets.
+//! With `server` + `query`, a `PromQL` instant query (recording rules such as
 //! `sse:availability_ratio:5m`); `value` is the first sample's value.
 //!
 //! A histogram's or summary's base name without `quantile` gives its `_count` as `value`
 //! (with `count` and `sum`). Values JSON cannot hold are the strings `NaN`, `+Inf`, `-Inf`.
 //! A metric absent from the page is an observation: `value` null, reason `metric not found`.
+//! A page or query answer over 16 MiB is read no further and not parsed, and a page with over
+//! 100 000 samples of the metric is not summed (as Prometheus' `sample_limit` refuses a
+//! scrape): `value` null, with a `reason` naming the cap. Everything, the body included, ends
+//! within the step's `timeout`.
 //!
 //! Result: `status`, `value`, `samples` (`[{name, labels, value}]`), `quantile`, `count`,
 //! `sum`, `reason`.
@@ -81,6 +85,12 @@ pub const FIELDS: &[&str] = &[
 
 /// The scraped page is read up to this size.
 const PAGE_CAP: usize = 16 * 1024 * 1024;
+/// A page with more samples than this of the metric asked for gives no value: its samples
+/// would take hundreds of MiB (each with its labels) to sum.
+const SERIES_LIMIT: usize = 100_000;
+/// `samples` lists at most this many series; `value` still counts them all. A page of half
+/// a million series must not become half a million rows of result (and of audit trail).
+const SAMPLES_SHOWN: usize = 100;
 
 /// Run the probe.
 pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
@@ -100,22 +110,32 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
                 Ok(u) => u,
                 Err(e) => return ProbeOutcome::Error(e),
             };
-            let (status, bytes) = match get(cx, url, insecure, started).await {
+            let (status, bytes, over_cap) = match get(cx, url, insecure, started).await {
                 Ok(r) => r,
                 Err(outcome) => return outcome,
             };
             let mut out = Map::new();
             out.insert("status".into(), json!(status));
-            if (200..300).contains(&status) {
-                match parse_exposition(&String::from_utf8_lossy(&bytes)) {
+            if over_cap {
+                out.insert("value".into(), Value::Null);
+                out.insert("reason".into(), over_cap_reason("page").into());
+            } else if (200..300).contains(&status) {
+                match parse_exposition_of(&String::from_utf8_lossy(&bytes), metric) {
                     Ok(samples) => {
                         select(&samples, metric, &params.labels, params.quantile, &mut out);
                     }
-                    Err(e) => {
+                    Err(PageError::Malformed(e)) => {
                         out.insert("value".into(), Value::Null);
                         out.insert(
                             "reason".into(),
                             format!("cannot parse metrics page: {e}").into(),
+                        );
+                    }
+                    Err(PageError::TooManySamples(n)) => {
+                        out.insert("value".into(), Value::Null);
+                        out.insert(
+                            "reason".into(),
+                            format!("over the cap of {n} samples of `{metric}`: not summed").into(),
                         );
                     }
                 }
@@ -133,10 +153,18 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
                     Err(e) => return ProbeOutcome::Error(e),
                 };
             url.query_pairs_mut().append_pair("query", query);
-            let (status, bytes) = match get(cx, url, insecure, started).await {
+            let (status, bytes, over_cap) = match get(cx, url, insecure, started).await {
                 Ok(r) => r,
                 Err(outcome) => return outcome,
             };
+            if over_cap {
+                let mut out = Map::new();
+                out.insert("status".into(), json!(status));
+                out.insert("value".into(), Value::Null);
+                out.insert("reason".into(), over_cap_reason("answer").into());
+                out.insert("duration_ms".into(), json!(http::elapsed_ms(started)));
+                return ProbeOutcome::Observed(out);
+            }
             let mut out = match query_result(status, &bytes) {
                 Ok(m) => m,
                 Err(e) => return ProbeOutcome::Error(e),
@@ -148,20 +176,29 @@ pub async fn probe(params: PrometheusParams, cx: &ProbeContext<'_>) -> ProbeOutc
     }
 }
 
-/// GET a page within the step's timeout: its status and (capped) body, or the outcome of a
-/// target that refused or did not answer in time.
+/// Why a page or answer over [`PAGE_CAP`] gives no value.
+fn over_cap_reason(what: &str) -> String {
+    format!(
+        "{what} over the {} cap: read no further, not parsed",
+        http::size_label(PAGE_CAP as u64)
+    )
+}
+
+/// GET a page within the step's timeout (the body included, however slowly it comes): its
+/// status, its body up to [`PAGE_CAP`] and whether there was more, or the outcome of a target
+/// that refused or did not answer in time.
 async fn get(
     cx: &ProbeContext<'_>,
     url: reqwest::Url,
     insecure: bool,
     started: Instant,
-) -> Result<(u16, Vec<u8>), ProbeOutcome> {
+) -> Result<(u16, Vec<u8>, bool), ProbeOutcome> {
     let fetch = async {
         let client = cx.host.http_for(&url, insecure);
         let resp = client.get(url).timeout(cx.timeout).send().await?;
         let status = resp.status().as_u16();
-        let (bytes, _) = http::read_capped(resp, PAGE_CAP).await?;
-        Ok::<_, reqwest::Error>((status, bytes))
+        let (bytes, over_cap) = http::read_capped(resp, PAGE_CAP).await?;
+        Ok::<_, reqwest::Error>((status, bytes, over_cap))
     };
     match tokio::time::timeout(cx.timeout, fetch).await {
         Ok(Ok(r)) => Ok(r),
@@ -187,13 +224,54 @@ pub struct Sample {
 /// # Errors
 /// The first malformed line, with its number.
 pub fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
+    parse_kept(text, usize::MAX, |_| true).map_err(|e| match e {
+        PageError::Malformed(why) => why,
+        PageError::TooManySamples(n) => format!("over {n} samples"),
+    })
+}
+
+/// [`parse_exposition`] keeping only the samples [`select`] may use for `metric` (its own, and
+/// its `_bucket`, `_count` and `_sum`): every line is still checked, but a page of a million
+/// other series costs no memory, and more than [`SERIES_LIMIT`] of the metric's own are
+/// refused, as Prometheus' `sample_limit` refuses a scrape.
+///
+/// # Errors
+/// The first malformed line, with its number, or too many samples.
+pub fn parse_exposition_of(text: &str, metric: &str) -> Result<Vec<Sample>, PageError> {
+    parse_kept(text, SERIES_LIMIT, |name| {
+        name.strip_prefix(metric)
+            .is_some_and(|rest| matches!(rest, "" | "_bucket" | "_count" | "_sum"))
+    })
+}
+
+/// Why a scraped page gives no samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageError {
+    /// A line is not in the text format: its number and why.
+    Malformed(String),
+    /// More samples of the metric than the limit.
+    TooManySamples(usize),
+}
+
+fn parse_kept(
+    text: &str,
+    limit: usize,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<Sample>, PageError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(parse_line(line).map_err(|e| format!("line {}: {e}", i + 1))?);
+        let sample =
+            parse_line(line).map_err(|e| PageError::Malformed(format!("line {}: {e}", i + 1)))?;
+        if keep(&sample.name) {
+            if out.len() == limit {
+                return Err(PageError::TooManySamples(limit));
+            }
+            out.push(sample);
+        }
     }
     Ok(out)
 }
@@ -322,7 +400,8 @@ fn sample_json(s: &Sample) -> Value {
 }
 
 /// Pick `metric` (a sample name, or a histogram's base name) out of a scraped page.
-fn select(
+#[doc(hidden)]
+pub fn select(
     samples: &[Sample],
     metric: &str,
     labels: &IndexMap<String, String>,
@@ -355,7 +434,11 @@ fn select(
             out.insert("value".into(), num(est));
             out.insert(
                 "samples".into(),
-                buckets.iter().map(|s| sample_json(s)).collect(),
+                buckets
+                    .iter()
+                    .take(SAMPLES_SHOWN)
+                    .map(|s| sample_json(s))
+                    .collect(),
             );
             base_extras(out);
             return;
@@ -380,7 +463,11 @@ fn select(
             out.insert("value".into(), num(worst));
             out.insert(
                 "samples".into(),
-                direct.iter().map(|s| sample_json(s)).collect(),
+                direct
+                    .iter()
+                    .take(SAMPLES_SHOWN)
+                    .map(|s| sample_json(s))
+                    .collect(),
             );
             base_extras(out);
             return;
@@ -391,7 +478,11 @@ fn select(
         out.insert("value".into(), num(sum_of(&direct)));
         out.insert(
             "samples".into(),
-            direct.iter().map(|s| sample_json(s)).collect(),
+            direct
+                .iter()
+                .take(SAMPLES_SHOWN)
+                .map(|s| sample_json(s))
+                .collect(),
         );
         return;
     }
@@ -401,7 +492,11 @@ fn select(
         out.insert("value".into(), num(sum_of(&counts)));
         out.insert(
             "samples".into(),
-            counts.iter().map(|s| sample_json(s)).collect(),
+            counts
+                .iter()
+                .take(SAMPLES_SHOWN)
+                .map(|s| sample_json(s))
+                .collect(),
         );
         base_extras(out);
         return;
@@ -465,22 +560,30 @@ pub fn histogram_quantile(q: f64, buckets: &[&Sample]) -> f64 {
 }
 
 /// Read a Prometheus `/api/v1/query` answer.
-fn query_result(status: u16, bytes: &[u8]) -> Result<Map<String, Value>, String> {
+#[doc(hidden)]
+pub fn query_result(status: u16, bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     out.insert("status".into(), json!(status));
-    let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
-        out.insert("value".into(), Value::Null);
-        let why = if (200..300).contains(&status) {
-            "the answer is not JSON".to_owned()
-        } else {
-            format!("HTTP {status}")
-        };
-        out.insert("reason".into(), why.into());
-        return Ok(out);
+    let doc = match serde_json::from_slice::<Answer>(bytes) {
+        Ok(doc) => doc,
+        // JSON, but not an object: no status, no data.
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+            Answer::default()
+        }
+        Err(_) => {
+            out.insert("value".into(), Value::Null);
+            let why = if (200..300).contains(&status) {
+                "the answer is not JSON".to_owned()
+            } else {
+                format!("HTTP {status}")
+            };
+            out.insert("reason".into(), why.into());
+            return Ok(out);
+        }
     };
-    if doc["status"] != "success" {
-        let err = doc["error"].as_str().unwrap_or("unknown error");
-        if doc["errorType"] == "bad_data" {
+    if doc.status != "success" {
+        let err = doc.error.as_str().unwrap_or("unknown error");
+        if doc.error_type == "bad_data" {
             // The query itself is wrong: the probe could not look.
             return Err(format!("prometheus rejected the query: {err}"));
         }
@@ -494,14 +597,14 @@ fn query_result(status: u16, bytes: &[u8]) -> Result<Map<String, Value>, String>
             .and_then(parse_value_any)
             .map_or(Value::Null, num)
     };
-    let data = &doc["data"];
+    let result = doc.data.result.0;
     let mut samples = Vec::new();
-    match data["resultType"].as_str() {
+    match doc.data.result_type.as_str() {
         Some("scalar" | "string") => {
-            samples.push(json!({"labels": {}, "value": point(&data["result"])}));
+            samples.push(json!({"labels": {}, "value": point(&result)}));
         }
         Some("matrix") => {
-            for s in data["result"].as_array().into_iter().flatten() {
+            for s in result.as_array().into_iter().flatten() {
                 let last = s["values"]
                     .as_array()
                     .and_then(|v| v.last())
@@ -510,7 +613,7 @@ fn query_result(status: u16, bytes: &[u8]) -> Result<Map<String, Value>, String>
             }
         }
         _ => {
-            for s in data["result"].as_array().into_iter().flatten() {
+            for s in result.as_array().into_iter().flatten() {
                 samples.push(json!({"labels": s["metric"], "value": point(&s["value"])}));
             }
         }
@@ -522,6 +625,97 @@ fn query_result(status: u16, bytes: &[u8]) -> Result<Map<String, Value>, String>
     out.insert("value".into(), first);
     out.insert("samples".into(), Value::Array(samples));
     Ok(out)
+}
+
+/// An `/api/v1/query` answer as far as the probe reads it. Of `data.result` only the first
+/// [`SAMPLES_SHOWN`] elements are kept and the rest are skipped as they stream by, so an
+/// answer of a million series never becomes a tree of a million objects in memory. Fields
+/// keep any JSON type, as the probe judges them itself.
+#[derive(Debug, Default, Deserialize)]
+struct Answer {
+    #[serde(default)]
+    status: Value,
+    #[serde(default)]
+    error: Value,
+    #[serde(default, rename = "errorType")]
+    error_type: Value,
+    #[serde(default)]
+    data: AnswerData,
+}
+
+/// `data` of an [`Answer`].
+#[derive(Debug, Default, Deserialize)]
+struct AnswerData {
+    #[serde(default, rename = "resultType")]
+    result_type: Value,
+    #[serde(default)]
+    result: FirstFew,
+}
+
+/// A JSON value whose arrays keep their first [`SAMPLES_SHOWN`] elements (the rest skipped,
+/// never built); objects and other values are read as `null` except at the top of an array
+/// element, which is kept whole (one series, or a scalar's `[time, "value"]` pair).
+#[derive(Debug, Default)]
+struct FirstFew(Value);
+
+impl<'de> Deserialize<'de> for FirstFew {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FirstFewVisitor).map(FirstFew)
+    }
+}
+
+struct FirstFewVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FirstFewVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a query result")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut kept = Vec::new();
+        while kept.len() < SAMPLES_SHOWN {
+            match seq.next_element::<Value>()? {
+                Some(v) => kept.push(v),
+                None => return Ok(Value::Array(kept)),
+            }
+        }
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Value::Array(kept))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Value::Null)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
 }
 
 fn parse_value_any(raw: &str) -> Option<f64> {

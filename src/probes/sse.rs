@@ -9,6 +9,10 @@
 //! with it, `events` counts the events completed within `window` after connecting. `closed`
 //! says the server ended the stream early.
 //!
+//! Everything, connecting included, ends within the step's `timeout`: a stream that sends
+//! its head and then nothing, or one endless line, ends with `events: 0` and a `reason` (`no
+//! event within 5s`); an endless stream of events is read for `window` only.
+//!
 //! Result: `status`, `connected`, `first_event_ms`, `events` (also `value`), `closed`, `reason`.
 
 use std::time::{Duration, Instant};
@@ -19,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::probes::http;
 use crate::probes::{ProbeContext, ProbeOutcome};
-use crate::runbook::value::DurationParam;
+use crate::runbook::value::{DurationParam, format_duration};
 
 /// Parameters of the `sse` probe.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -136,9 +140,18 @@ pub async fn probe(params: SseParams, cx: &ProbeContext<'_>) -> ProbeOutcome {
     out.insert("events".into(), json!(seen.events));
     out.insert("closed".into(), json!(seen.closed));
     out.insert("value".into(), json!(seen.events));
-    if let Some(reason) = seen.failure
-        && seen.events == 0
-    {
+    if seen.events == 0 {
+        // Say why there is nothing: a stream that stays silent (or sends one endless line) is
+        // cut at the deadline, and the reason names it.
+        let reason = seen.failure.unwrap_or_else(|| {
+            if seen.closed {
+                "the stream ended before any event".to_owned()
+            } else if first_deadline < hard_deadline {
+                format!("no event within {}", format_duration(first_within))
+            } else {
+                format!("timed out after {}", format_duration(cx.timeout))
+            }
+        });
         out.insert("reason".into(), Value::String(reason));
     }
     out.insert("duration_ms".into(), json!(http::elapsed_ms(started)));

@@ -5,6 +5,9 @@
 //! verified (an expired or self-signed certificate must still be read); a refused connection
 //! or failed handshake is an observation with a `reason`.
 //!
+//! A `file` must be a regular file of at most 4 MiB: a FIFO or a device is an error, never
+//! read. The handshake ends within the step's `timeout`, however slowly the server answers.
+//!
 //! Result: `days_left`, `subject`, `issuer`, `not_before`, `not_after`, `reason`.
 
 use std::sync::Arc;
@@ -23,8 +26,12 @@ use tokio_rustls::rustls::{
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::probes::{ProbeContext, ProbeOutcome};
+use crate::probes::{ProbeContext, ProbeOutcome, http};
 use crate::runbook::value::{Tpl, format_duration};
+
+/// A certificate file larger than this is refused (a PEM bundle of every public CA is a
+/// fraction of it).
+const PEM_CAP: u64 = 4 * 1024 * 1024;
 
 /// Parameters of the `tls_cert` probe.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -77,9 +84,14 @@ pub async fn probe(params: TlsCertParams, cx: &ProbeContext<'_>) -> ProbeOutcome
         return ProbeOutcome::Error(e);
     }
     if let Some(file) = &params.file {
-        let bytes = match tokio::fs::read(file).await {
-            Ok(b) => b,
-            Err(e) => return ProbeOutcome::Error(format!("cannot read `{file}`: {e}")),
+        // A FIFO or a device (`/dev/zero`) is refused before any read: a blocking read of one
+        // would outlive the step's timeout, and the process with it.
+        let path = file.clone();
+        let read = tokio::task::spawn_blocking(move || http::read_regular_file(&path, PEM_CAP));
+        let bytes = match read.await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return ProbeOutcome::Error(format!("cannot read `{file}`: {e}")),
+            Err(e) => return ProbeOutcome::Error(format!("read task failed: {e}")),
         };
         return match first_pem_cert(&bytes) {
             Ok(der) => describe(&der),
