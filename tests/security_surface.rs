@@ -334,3 +334,29 @@ fn an_api_token_of_its_own_keeps_alert_senders_out_of_approvals_and_the_dashboar
         assert_eq!(resp.status().as_u16(), expected, "login with {token}");
     }
 }
+
+#[test]
+fn serve_refuses_runbooks_every_user_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new(&[("sse-down", SSE_DOWN)]);
+    let file = case.path("runbooks/sse-down.yaml");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = std::process::Command::new(insta_cmd::get_cargo_bin("runbook"))
+        .arg("--runbooks")
+        .arg(case.path("runbooks"))
+        .arg("--db")
+        .arg(case.db())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sse-down.yaml` is writable by every user"),
+        "{err}"
+    );
+    // Group-writable is a choice (a team's group); only `o+w` is refused.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let s = case.serve(&[]);
+    assert_eq!(s.get("/healthz", None).0, 200);
+}

@@ -156,6 +156,17 @@ fn header_name<'a>(flag: &str, name: &'a str) -> Result<&'a str, String> {
 /// The runbooks to serve: what compiles, with a warning for what does not; `None` when
 /// nothing does.
 fn catalog(ctx: &Ctx) -> Option<crate::runbook::Catalog> {
+    let open = writable_by_anyone(&ctx.dir);
+    if !open.is_empty() {
+        // Whoever can write a runbook can make this service run any command it likes.
+        for p in &open {
+            eprintln!(
+                "error: `{}` is writable by every user: anyone could change what this server runs (`chmod o-w` it)",
+                p.display()
+            );
+        }
+        return None;
+    }
     let catalog = ctx.catalog();
     if catalog.runbooks.is_empty() {
         eprintln!(
@@ -177,6 +188,28 @@ fn catalog(ctx: &Ctx) -> Option<crate::runbook::Catalog> {
         );
     }
     Some(catalog)
+}
+
+/// The runbook directory and the YAML files in it that every user may write (mode `o+w`).
+fn writable_by_anyone(dir: &std::path::Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let open = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    if open(dir) {
+        out.push(dir.to_owned());
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && open(p))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
 }
 
 /// `--cooldown`, `--approval-ttl`, `--schedule-now`.
