@@ -401,6 +401,11 @@ struct Ran {
 /// peak RSS: by `/usr/bin/time -f %M` when present (the kernel's `ru_maxrss`), else by polling
 /// `VmHWM` (a high-water mark, so a late poll still sees an earlier peak).
 fn run_bounded(cmd: &Command) -> Ran {
+    run_within(cmd, PROCESS_WAIT)
+}
+
+/// [`run_bounded`] with another limit than [`PROCESS_WAIT`].
+fn run_within(cmd: &Command, limit: Duration) -> Ran {
     let dir = tempfile::tempdir().unwrap();
     let rss_file = dir.path().join("rss");
     let timer = Path::new("/usr/bin/time");
@@ -449,12 +454,12 @@ fn run_bounded(cmd: &Command) -> Ran {
         if !timer.exists() {
             polled_kib = polled_kib.max(vm_hwm_kib(pid).unwrap_or(0));
         }
-        if started.elapsed() > PROCESS_WAIT {
+        if started.elapsed() > limit {
             let group = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
             let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
             let _ = child.wait();
             panic!(
-                "{:?} {:?} still running after {PROCESS_WAIT:?}",
+                "{:?} {:?} still running after {limit:?}",
                 cmd.get_program(),
                 cmd.get_args().collect::<Vec<_>>()
             );
@@ -518,6 +523,20 @@ fn runbook(checks: &[Hostile], healthy: SocketAddr) -> String {
     )
     .unwrap();
     text
+}
+
+/// `text` (from [`runbook`]) with one more check that must pass, before `healthy` and among
+/// the checks it waits for.
+fn with_benign(text: &str, id: &str, probe: &str, with: &str, expect: &str) -> String {
+    text.replacen(
+        "  - id: healthy\n",
+        &format!(
+            "  - id: {id}\n    probe: {probe}\n    with: {{ {with} }}\n    timeout: 3s\n    \
+             expect: \"{expect}\"\n  - id: healthy\n"
+        ),
+        1,
+    )
+    .replacen("after: [", &format!("after: [{id}, "), 1)
 }
 
 /// The seed policy with its webhooks on a loopback port where nothing listens: the incident
@@ -878,15 +897,7 @@ fn every_hostile_target_ends_in_a_timeout_a_cap_or_a_reset_and_the_run_goes_on()
     let s = setup();
     let mut text = runbook(&s.checks, s.healthy);
     for (id, probe, with, expect) in &s.benign {
-        text = text.replacen(
-            "  - id: healthy\n",
-            &format!(
-                "  - id: {id}\n    probe: {probe}\n    with: {{ {with} }}\n    timeout: 3s\n    \
-                 expect: \"{expect}\"\n  - id: healthy\n"
-            ),
-            1,
-        );
-        text = text.replacen("after: [", &format!("after: [{id}, "), 1);
+        text = with_benign(&text, id, probe, with, expect);
     }
     std::fs::write(s.case.path("runbooks/hostile.yaml"), &text).unwrap();
     let (code, out) = s.case.cli(&["validate"]);
@@ -1068,4 +1079,166 @@ fn a_prometheus_answer_just_under_the_cap_is_read_in_bounded_memory() {
             ran.peak_kib
         );
     }
+}
+
+/// A reason that names a FIFO.
+const FIFO: &[&str] = &["not a regular file (a fifo)"];
+/// A reason that names a device.
+const DEVICE: &[&str] = &["not a regular file (a device)"];
+
+/// In `case`: a FIFO that never gets a writer, a file over the `config` probe's 4 MiB cap and
+/// a good config file. The checks that read the first two and `/dev/zero` (each must end
+/// `error` with its reason), and the runbook text with a check of the good file (it must
+/// pass) and then the healthy check.
+fn unending_files(case: &CliCase, healthy: SocketAddr) -> (Vec<Hostile>, String) {
+    // Named like config files, so the name alone gives nothing away.
+    let never = case.path("never.yaml");
+    fifo(&never);
+    let never = never.display().to_string();
+    let big = case.path("big.yaml");
+    // Sparse: 4 MiB and one byte of zeros, read up to the cap and one byte, never whole.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((4 << 20) + 1)
+        .unwrap();
+    let big = big.display().to_string();
+    let good = case.path("good.yaml");
+    std::fs::write(&good, "limits:\n  max_orders: 25\n").unwrap();
+    let token = |file: &str| format!("url: \"http://{healthy}/healthz\", token_file: \"{file}\"");
+    let table: [(
+        &'static str,
+        &'static str,
+        String,
+        &'static str,
+        &'static [&'static str],
+    ); 7] = [
+        (
+            "config_fifo",
+            "config",
+            format!("path: \"{never}\""),
+            "exists",
+            FIFO,
+        ),
+        (
+            "config_dev_zero",
+            "config",
+            "path: /dev/zero".into(),
+            "exists",
+            DEVICE,
+        ),
+        (
+            "config_over_cap",
+            "config",
+            format!("path: \"{big}\""),
+            "exists",
+            &["over the 4 MiB cap"],
+        ),
+        (
+            "http_token_fifo",
+            "http",
+            token(&never),
+            "status == 200",
+            FIFO,
+        ),
+        (
+            "http_token_dev_zero",
+            "http",
+            token("/dev/zero"),
+            "status == 200",
+            DEVICE,
+        ),
+        (
+            "tls_file_fifo",
+            "tls_cert",
+            format!("file: \"{never}\""),
+            "days_left > 0",
+            FIFO,
+        ),
+        (
+            "tls_file_dev_zero",
+            "tls_cert",
+            "file: /dev/zero".into(),
+            "days_left > 0",
+            DEVICE,
+        ),
+    ];
+    let checks: Vec<Hostile> = table
+        .into_iter()
+        .map(|(id, probe, with, expect, reason)| hostile(id, probe, with, 5, expect, reason))
+        .collect();
+    let text = with_benign(
+        &runbook(&checks, healthy),
+        "config_good",
+        "config",
+        &format!("path: \"{}\", jq: .limits.max_orders", good.display()),
+        "value == 25",
+    );
+    (checks, text)
+}
+
+/// The files a runbook names and a probe reads whole (`config`'s `path`, `http`'s
+/// `token_file`, `tls_cert`'s `file`): a FIFO that never gets a writer, `/dev/zero`, a file
+/// over the cap. Each check ends `error` at once with a reason naming what the file is (or
+/// the cap), not at its timeout; a good config file next to them is still read; the healthy
+/// check after them all runs and passes; and the process exits. A blocking read of the FIFO
+/// used to hang the process for good (its thread outlived the step), and `/dev/zero` grew
+/// memory without bound.
+#[test]
+fn files_that_never_end_are_refused_at_once_and_the_process_exits() {
+    let targets = Targets::new();
+    let healthy = targets.spawn(Behaviour::Healthy);
+    let case = CliCase::new("hostile.yaml", "", |p| quiet_policy(&p));
+    let (checks, text) = unending_files(&case, healthy);
+    std::fs::write(case.path("runbooks/hostile.yaml"), &text).unwrap();
+    let (code, out) = case.cli(&["validate"]);
+    assert_eq!(code, 0, "{out}\n{text}");
+
+    // Every check is refused at once, so the run takes seconds. A read stuck on the FIFO kept
+    // the process alive after its last step; this limit ends (and fails) such a run early.
+    let ran = run_within(
+        &case.cmd(&["run", "hostile", "--format", "json"]),
+        Duration::from_secs(60),
+    );
+    eprintln!("run: {:?} in {:?}", ran.status.code(), ran.elapsed);
+    let doc: Value = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", ran.stdout, ran.stderr));
+    assert_eq!(
+        ran.status.code(),
+        Some(1),
+        "{}\n{}",
+        short(&doc),
+        ran.stderr
+    );
+    assert_eq!(doc["outcome"], "problem_remains", "{}", short(&doc));
+    let steps = steps_by_id(&doc);
+    let mut wrong = Vec::new();
+    for c in &checks {
+        let step = &steps[c.id];
+        let reason = step["result"]["reason"].as_str().unwrap_or("");
+        let ms = step["duration_ms"].as_u64().unwrap_or(u64::MAX);
+        eprintln!("{:24} {:7} {ms:>6} ms  {reason}", c.id, step["status"]);
+        // Well before the 5 s timeout: refused, not timed out.
+        if step["status"] != "error" || !reason.contains(c.reason[0]) || ms >= 3000 {
+            wrong.push(format!(
+                "{}: {} in {ms} ms: {reason:?}",
+                c.id, step["status"]
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let good = &steps["config_good"];
+    assert_eq!(good["status"], "ok", "{good}");
+    assert_eq!(good["result"]["value"], 25, "{good}");
+    assert_eq!(steps["healthy"]["status"], "ok", "{}", steps["healthy"]);
+    assert!(
+        ran.elapsed < Duration::from_secs(30),
+        "took {:?} for checks refused at once",
+        ran.elapsed
+    );
+    assert!(
+        ran.peak_kib > 0 && ran.peak_kib < MAX_RSS_KIB,
+        "peak RSS {} KiB next to /dev/zero",
+        ran.peak_kib
+    );
+    drop(targets);
 }

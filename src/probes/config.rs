@@ -2,6 +2,8 @@
 //! `cat /opt/aurora/config/governance.yaml`. `jq` selects the value; without it, the whole
 //! document. Without `format`, `.json` is JSON, `.yaml`/`.yml` YAML, any other name `KEY=value`
 //! (env values stay strings). A missing file is an observation: `exists: false`, `value: null`.
+//! Only a regular file is read, up to 4 MiB: a FIFO, a device or a socket is an `error`
+//! (`not a regular file (a fifo)`), never waited on.
 //!
 //! Result: `value`, `format`, `exists`.
 
@@ -11,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::probes::{ProbeContext, ProbeOutcome, jq};
+use crate::probes::{ProbeContext, ProbeOutcome, jq, readfile};
 
 /// Parameters of the `config` probe.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -42,20 +44,32 @@ pub enum ConfigFormat {
 /// Result fields of the `config` probe.
 pub const FIELDS: &[&str] = &["value", "format", "exists"];
 
+/// A config file larger than this is refused (real ones are kilobytes; the cap keeps a
+/// runaway or hostile file from filling memory).
+const CONFIG_CAP: u64 = 4 << 20;
+
 /// Run the probe: read, parse, select.
 pub async fn probe(params: ConfigParams, _cx: &ProbeContext<'_>) -> ProbeOutcome {
     let format = params.format.unwrap_or_else(|| guess(&params.path));
     let name = format_name(format);
-    let text = match tokio::fs::read_to_string(&params.path).await {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // A FIFO or a device (`/dev/zero`) is refused before any read: a blocking read of one
+    // would outlive the step's timeout, and the process with it.
+    let path = params.path.clone();
+    let read = tokio::task::spawn_blocking(move || readfile::read_regular_file(&path, CONFIG_CAP));
+    let bytes = match read.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if e.is_not_found() => {
             return ProbeOutcome::observed([
                 ("exists", Value::Bool(false)),
                 ("format", json!(name)),
                 ("value", Value::Null),
             ]);
         }
-        Err(e) => return ProbeOutcome::Error(format!("cannot read `{}`: {e}", params.path)),
+        Ok(Err(e)) => return ProbeOutcome::Error(format!("cannot read `{}`: {e}", params.path)),
+        Err(e) => return ProbeOutcome::Error(format!("read task failed: {e}")),
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return ProbeOutcome::Error(format!("`{}` is not UTF-8 text", params.path));
     };
     let doc = match parse(format, &text) {
         Ok(d) => d,

@@ -20,6 +20,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::probes::jq;
+use crate::probes::readfile::read_regular_file;
+// Re-exported: `prometheus` names its cap through `http::size_label`.
+pub(crate) use crate::probes::readfile::size_label;
 use crate::probes::{ProbeContext, ProbeOutcome};
 
 /// Parameters of the `http` probe.
@@ -323,56 +326,6 @@ pub(crate) fn read_token(path: &str) -> Result<String, String> {
         ));
     }
     Ok(token.to_owned())
-}
-
-/// Read a small regular file without ever blocking on it: a FIFO, a device (`/dev/zero`,
-/// a tty) or a socket is refused before any read, and a file over `cap` bytes is refused
-/// after reading `cap + 1` bytes, never read whole. `O_NONBLOCK` keeps the open itself from
-/// waiting for a FIFO's writer; on a regular file it changes nothing.
-///
-/// # Errors
-/// A message without the path (the caller names it): `not a regular file (a fifo)`,
-/// `over the 64 KiB cap`, or the I/O error.
-pub(crate) fn read_regular_file(path: &str, cap: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let kind = file.metadata().map_err(|e| e.to_string())?.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_fifo() {
-            "a fifo"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "a directory"
-        };
-        return Err(format!("not a regular file ({what})"));
-    }
-    let mut bytes = Vec::new();
-    file.take(cap.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > cap {
-        return Err(format!("over the {} cap", size_label(cap)));
-    }
-    Ok(bytes)
-}
-
-/// A cap in words: `4 MiB`, `64 KiB`, `100 bytes`.
-pub(crate) fn size_label(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
-    }
 }
 
 /// Response headers as a JSON object: lowercase names, values as strings (repeated headers

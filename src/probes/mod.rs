@@ -18,6 +18,7 @@ pub mod manual;
 mod probe_kind;
 pub mod process;
 pub mod prometheus;
+mod readfile;
 pub mod sse;
 pub mod system;
 pub mod systemd;

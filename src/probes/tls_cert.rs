@@ -26,7 +26,7 @@ use tokio_rustls::rustls::{
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::probes::{ProbeContext, ProbeOutcome, http};
+use crate::probes::{ProbeContext, ProbeOutcome, readfile};
 use crate::runbook::value::{Tpl, format_duration};
 
 /// A certificate file larger than this is refused (a PEM bundle of every public CA is a
@@ -87,7 +87,7 @@ pub async fn probe(params: TlsCertParams, cx: &ProbeContext<'_>) -> ProbeOutcome
         // A FIFO or a device (`/dev/zero`) is refused before any read: a blocking read of one
         // would outlive the step's timeout, and the process with it.
         let path = file.clone();
-        let read = tokio::task::spawn_blocking(move || http::read_regular_file(&path, PEM_CAP));
+        let read = tokio::task::spawn_blocking(move || readfile::read_regular_file(&path, PEM_CAP));
         let bytes = match read.await {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => return ProbeOutcome::Error(format!("cannot read `{file}`: {e}")),
