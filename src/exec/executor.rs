@@ -8,7 +8,9 @@
 //!    `--yes` / approval, rate limit) and preceded by a committed intent row; then the cause's
 //!    verification with retry; a failed verification runs the actions' rollbacks;
 //!    a temporary change (`revert_after`) is recorded as a pending revert as soon as it
-//!    succeeded, and cancelled again when the same run rolls it back;
+//!    succeeded, before its result row (a crash in between leaves the revert, never a change
+//!    recorded as made with nothing to undo it), and cancelled again when the same run rolls
+//!    it back;
 //! 4. escalation for what remains; the outcome and its exit code.
 //!
 //! [`Executor::revert`] is the other kind of run: a due pending revert's rollback actions
@@ -558,7 +560,7 @@ impl<'a> Executor<'a> {
                 self.reverted.push((id.clone(), StepStatus::Error));
                 return Ok(Outcome::ProblemRemains);
             };
-            let (status, ok) = self.run_action(action, StepKind::Rollback).await?;
+            let (status, ok, _) = self.run_action(action, StepKind::Rollback).await?;
             self.reverted.push((id.clone(), status));
             if !ok {
                 return Ok(Outcome::ProblemRemains);
@@ -749,14 +751,12 @@ impl<'a> Executor<'a> {
                 let Some(action) = rb.action(id) else {
                     continue;
                 };
-                let (status, ok) = self.run_action(action, StepKind::Action).await?;
+                let (status, ok, revert) = self.run_action(action, StepKind::Action).await?;
                 if ok {
-                    // Recorded at once, before verification: a run that stops from here on
-                    // still leaves the change to be undone when due.
-                    if let Some(after) = action.revert_after
-                        && !action.rollback.is_empty()
-                    {
-                        let (id, due) = self.record_revert(action, after)?;
+                    // Recorded by `run_action` before the action's result, so before
+                    // verification: a run that stops from here on still leaves the change to
+                    // be undone when due.
+                    if let Some((id, due)) = revert {
                         reverts.insert(&action.id, id);
                         self.emit(&RunEvent::Message {
                             text: format!(
@@ -897,13 +897,14 @@ impl<'a> Executor<'a> {
         Ok(all_ok)
     }
 
-    /// Run one action with every gate; returns its status and whether it succeeded.
+    /// Run one action with every gate; returns its status, whether it succeeded and, for a
+    /// temporary change of a remedy that succeeded, its pending revert (id, due time).
     #[expect(clippy::too_many_lines, reason = "the gates in the order they apply")]
     async fn run_action(
         &mut self,
         action: &Action,
         kind: StepKind,
-    ) -> Result<(StepStatus, bool), ExecError> {
+    ) -> Result<(StepStatus, bool, Option<(i64, String)>), ExecError> {
         self.write_held()?;
         self.emit(&RunEvent::StepStarted {
             kind,
@@ -942,7 +943,7 @@ impl<'a> Executor<'a> {
                     ),
                     None,
                 )?;
-                return Ok((StepStatus::Error, false));
+                return Ok((StepStatus::Error, false, None));
             }
         };
         if action.mutating() {
@@ -955,7 +956,7 @@ impl<'a> Executor<'a> {
                     ),
                     None,
                 )?;
-                return Ok((StepStatus::DryRun, false));
+                return Ok((StepStatus::DryRun, false, None));
             }
             if !self.opts.yes && !self.opts.approved.contains(&action.id) {
                 let prompt = action.approve.as_ref().map_or_else(
@@ -986,7 +987,7 @@ impl<'a> Executor<'a> {
                         ),
                         None,
                     )?;
-                    return Ok((StepStatus::NeedsApproval, false));
+                    return Ok((StepStatus::NeedsApproval, false, None));
                 }
             }
             if let Some(limit) = action.limit {
@@ -998,7 +999,7 @@ impl<'a> Executor<'a> {
                         crate::runbook::value::format_duration(limit.per)
                     );
                     self.finish_step(record(StepStatus::RateLimited, Value::Null, why), None)?;
-                    return Ok((StepStatus::RateLimited, false));
+                    return Ok((StepStatus::RateLimited, false, None));
                 }
             }
         }
@@ -1023,7 +1024,7 @@ impl<'a> Executor<'a> {
                     ),
                     intent,
                 )?;
-                return Ok((StepStatus::Error, false));
+                return Ok((StepStatus::Error, false, None));
             }
         };
         let env: indexmap::IndexMap<String, String> =
@@ -1072,6 +1073,17 @@ impl<'a> Executor<'a> {
         } else {
             StepStatus::Failed
         };
+        // A temporary change that was made gets its pending revert before its result row:
+        // a process killed between the two leaves the revert (and an intent with no result),
+        // never a change marked done with nothing to undo it.
+        let revert = match action.revert_after {
+            Some(after)
+                if outcome.ok && kind == StepKind::Action && !action.rollback.is_empty() =>
+            {
+                Some(self.record_revert(action, after)?)
+            }
+            _ => None,
+        };
         self.finish_step(
             record(
                 status,
@@ -1080,7 +1092,7 @@ impl<'a> Executor<'a> {
             ),
             intent,
         )?;
-        Ok((status, outcome.ok))
+        Ok((status, outcome.ok, revert))
     }
 }
 
