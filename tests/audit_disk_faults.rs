@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use insta_cmd::get_cargo_bin;
+mod record;
 
 const IN_NAMESPACE: &str = "RUNBOOK_AUDIT_DISK_IN_NAMESPACE";
 
@@ -238,6 +239,13 @@ fn a_full_disk_before_the_first_run_refuses_to_act() {
         "{}",
         out.why()
     );
+    record::row(
+        file!(),
+        "a_full_disk_before_the_first_run_refuses_to_act",
+        "`run --yes` with the audit DB on a full 1 MiB tmpfs, no DB yet",
+        "1 run, in its own user and mount namespace",
+        "exit 3, no audit no action, the DB named; the remedy never ran",
+    );
 }
 
 #[test]
@@ -251,6 +259,13 @@ fn a_full_disk_under_an_existing_database_refuses_to_act() {
     let out = c.run(&[]);
     eprintln!("full disk, database exists:\n{}", out.why());
     c.assert_refused(&out, "full disk, database exists");
+    record::row(
+        file!(),
+        "a_full_disk_under_an_existing_database_refuses_to_act",
+        "`run --yes` with an existing audit DB on a full tmpfs",
+        "1 run, in its own user and mount namespace",
+        "exit 3; the remedy never ran",
+    );
 }
 
 #[test]
@@ -283,6 +298,13 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_action() {
     assert!(!show.stdout.contains("touch"), "{}", show.why());
     let verify = c.cli(&["audit", "verify"]);
     assert_eq!(verify.code, 0, "{}", verify.why());
+    record::row(
+        file!(),
+        "a_disk_that_fills_during_the_run_stops_it_before_the_action",
+        "a check fills the audit tmpfs during the run",
+        "1 run, in its own user and mount namespace",
+        "exit 3 before the action; next open marks the run interrupted; `audit verify` ok",
+    );
 }
 
 #[test]
@@ -318,6 +340,13 @@ fn a_read_only_database_refuses_to_act() {
             out.why()
         );
     }
+    record::row(
+        file!(),
+        "a_read_only_database_refuses_to_act",
+        "`run --yes` with the audit tmpfs remounted read-only",
+        "1 run, in its own user and mount namespace",
+        "exit 3; `history`, `show`, `report`, `audit verify` still read it",
+    );
 }
 
 #[test]
@@ -346,4 +375,11 @@ fn a_disk_filled_by_the_previous_action_stops_the_run_before_the_next() {
     assert!(!show.stdout.contains("touch"), "{why}");
     let verify = c.cli(&["audit", "verify"]);
     assert_eq!(verify.code, 0, "{}", verify.why());
+    record::row(
+        file!(),
+        "a_disk_filled_by_the_previous_action_stops_the_run_before_the_next",
+        "the remedy's first action fills the audit tmpfs",
+        "1 run, in its own user and mount namespace",
+        "exit 3; the second action never ran and has no intent row",
+    );
 }

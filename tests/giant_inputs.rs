@@ -3,6 +3,7 @@
 //! cap allows. They assert outcomes and memory, never wall time; every wait is bounded.
 
 mod common;
+mod record;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -136,6 +137,13 @@ fn a_five_gib_line_without_newline_is_one_oversized_line_in_bounded_memory() {
         "peak RSS {} KiB",
         run.peak_kib
     );
+    record::row(
+        file!(),
+        "a_five_gib_line_without_newline_is_one_oversized_line_in_bounded_memory",
+        "`probe jsonl` on a file that is one line with no newline (sparse)",
+        &format!("{} GiB line", (5u64 << 30) >> 30),
+        "one oversized line, skipped unread; file position at the end; peak RSS under 64 MiB",
+    );
 }
 
 #[test]
@@ -167,6 +175,13 @@ fn fifty_million_empty_lines_are_counted_in_bounded_memory() {
         run.peak_kib > 0 && run.peak_kib < MAX_RSS_KIB,
         "peak RSS {} KiB",
         run.peak_kib
+    );
+    record::row(
+        file!(),
+        "fifty_million_empty_lines_are_counted_in_bounded_memory",
+        "`probe jsonl` on a file of empty lines",
+        &format!("{LINES} lines"),
+        "every line counted as empty, none malformed; peak RSS under 64 MiB",
     );
 }
 
@@ -266,6 +281,17 @@ fn the_largest_alert_storm_under_the_body_cap_is_routed_and_deduplicated() {
         .unwrap();
     let coalesced = format!("runbook_alerts_coalesced_total {}", for_a - 1 + for_c - 1);
     assert!(metrics.lines().any(|l| l == coalesced), "{metrics}");
+    record::row(
+        file!(),
+        "the_largest_alert_storm_under_the_body_cap_is_routed_and_deduplicated",
+        "an Alertmanager delivery of 10,000 alerts at the 256 KiB cap, then the largest that fits, then its retry",
+        &format!(
+            "10,000 alerts ({} bytes) refused; {n} alerts ({} bytes) answered",
+            ten_thousand.len(),
+            body.len()
+        ),
+        "413 before parsing, nothing recorded; then one run per (runbook, fingerprint), the rest coalesced or unrouted, the whole payload recorded; the retry a duplicate",
+    );
 }
 
 /// With the cap raised (`--body-limit 1048576`), the full 10,000-alert storm is one delivery:
@@ -294,4 +320,11 @@ fn ten_thousand_alerts_in_one_delivery_are_answered_once_the_cap_allows_them() {
     );
     let runs = s.runs("webhook", 2);
     assert_eq!(runs.len(), 2, "{runs:?}");
+    record::row(
+        file!(),
+        "ten_thousand_alerts_in_one_delivery_are_answered_once_the_cap_allows_them",
+        "the 10,000-alert delivery with `--body-limit 1048576`",
+        &format!("{} alerts, {} bytes", 10_000, body.len()),
+        "one delivery: every alert recorded, one run each for the two routed names, the rest coalesced or unrouted",
+    );
 }

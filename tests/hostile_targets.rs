@@ -8,6 +8,7 @@
 //! servers stop writing when the probe hangs up, and never hold what they send.
 
 mod cli_case;
+mod record;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -973,6 +974,17 @@ fn every_hostile_target_ends_in_a_timeout_a_cap_or_a_reset_and_the_run_goes_on()
     let (code, out) = s.case.cli(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
     drop(s.targets);
+    record::row(
+        file!(),
+        "every_hostile_target_ends_in_a_timeout_a_cap_or_a_reset_and_the_run_goes_on",
+        "probe targets on loopback that stay silent, reset, trickle a byte every 200 ms, offer 10 GiB (length and chunked), stream endless SSE, fill the accept backlog; http, sse, prometheus, tcp, tls_cert checks in one run",
+        &format!(
+            "{} hostile checks, {} benign, then a healthy one",
+            s.checks.len(),
+            s.benign.len()
+        ),
+        "each hostile check failed or errored with the timeout, cap or reset in its reason; the healthy check after them passed; run time within the sum of the timeouts; peak RSS under 256 MiB",
+    );
 }
 
 #[test]
@@ -1008,6 +1020,13 @@ fn an_ad_hoc_http_probe_of_ten_gib_stops_at_the_cap_in_bounded_memory() {
             ran.peak_kib
         );
     }
+    record::row(
+        file!(),
+        "an_ad_hoc_http_probe_of_ten_gib_stops_at_the_cap_in_bounded_memory",
+        "`runbook probe http` on a 10 GiB answer",
+        &format!("{} GiB offered", HUGE >> 30),
+        "64 KiB kept and marked truncated, not parsed; peak RSS under 256 MiB",
+    );
 }
 
 #[test]
@@ -1044,6 +1063,7 @@ fn a_prometheus_answer_just_under_the_cap_is_read_in_bounded_memory() {
             Value::from("over the cap of 100000 samples of `hostile_total`: not summed"),
         ),
     ];
+    let n_cases = cases.len();
     for (with, value, listed, reason) in cases {
         let ran = run_bounded(&case.cmd(&[
             "probe",
@@ -1079,6 +1099,17 @@ fn a_prometheus_answer_just_under_the_cap_is_read_in_bounded_memory() {
             ran.peak_kib
         );
     }
+    record::row(
+        file!(),
+        "a_prometheus_answer_just_under_the_cap_is_read_in_bounded_memory",
+        "Prometheus query answers and /metrics pages just under the 16 MiB cap",
+        &format!(
+            "{} answers of up to {} MiB",
+            n_cases,
+            PROBE_PAGE_CAP >> 20
+        ),
+        "the value right, the listed samples bounded, one metric's samples capped with a reason; peak RSS under 256 MiB",
+    );
 }
 
 /// A reason that names a FIFO.
@@ -1241,4 +1272,11 @@ fn files_that_never_end_are_refused_at_once_and_the_process_exits() {
         ran.peak_kib
     );
     drop(targets);
+    record::row(
+        file!(),
+        "files_that_never_end_are_refused_at_once_and_the_process_exits",
+        "`config`, `http` token_file and `tls_cert` file on a FIFO that never gets data, on /dev/zero, on a file over the cap",
+        &format!("{} checks, then a healthy one", checks.len()),
+        "each an error at once naming the file kind or the cap; the run went on; the process exited",
+    );
 }

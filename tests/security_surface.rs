@@ -4,6 +4,7 @@
 //! site (a cross-site form post, a DNS-rebound page).
 
 mod common;
+mod record;
 
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN};
@@ -128,6 +129,13 @@ fn with_credentials_every_route_but_healthz_and_metrics_wants_them() {
             );
         }
     }
+    record::row(
+        file!(),
+        "with_credentials_every_route_but_healthz_and_metrics_wants_them",
+        "every route of `serve` with no token, a wrong one and the right one",
+        &format!("{} routes x 3 credentials, 3 public routes", GUARDED.len()),
+        "401 (or 303 to /login) without the right token, nothing run; the generic hook wants its HMAC whatever the token",
+    );
 }
 
 #[test]
@@ -202,6 +210,13 @@ fn an_open_loopback_server_refuses_what_a_browser_sends_for_another_site() {
     assert_eq!(
         case.sql("SELECT COUNT(*) FROM incidents WHERE status = 'acked'"),
         1
+    );
+    record::row(
+        file!(),
+        "an_open_loopback_server_refuses_what_a_browser_sends_for_another_site",
+        "a cross-site form post (ack) and DNS-rebound requests (ack, read, alert) to a `serve` with no credentials",
+        "4 requests",
+        "403 for each, the incident still open, no run; the same ack from a local tool (no Origin) taken",
     );
 }
 
@@ -283,6 +298,13 @@ fn an_alert_cannot_point_a_pinned_param_at_another_host_nor_can_set() {
         err.contains("host `localhost` is not one this param may name (127.0.0.1)"),
         "{err}"
     );
+    record::row(
+        file!(),
+        "an_alert_cannot_point_a_pinned_param_at_another_host_nor_can_set",
+        "alert labels pointing a `hosts:`-pinned URL param at another host (plain, and hidden behind userinfo); `--set` to another host",
+        "3 alerts, 1 `plan --set`",
+        "the default kept for the foreign hosts, the allowed one used; `--set` exit 2 naming the host",
+    );
 }
 
 #[test]
@@ -333,6 +355,19 @@ fn an_api_token_of_its_own_keeps_alert_senders_out_of_approvals_and_the_dashboar
             .unwrap();
         assert_eq!(resp.status().as_u16(), expected, "login with {token}");
     }
+    record::row(
+        file!(),
+        "an_api_token_of_its_own_keeps_alert_senders_out_of_approvals_and_the_dashboard",
+        "the delivery token against the API and dashboard, and the API token against the hook, with `--api-token-file`",
+        &format!(
+            "{} API/dashboard routes x 2 tokens, the hook, 2 logins",
+            GUARDED
+                .iter()
+                .filter(|g| !g.1.starts_with("/hooks/"))
+                .count()
+        ),
+        "each token opens only its own doors",
+    );
 }
 
 #[test]
@@ -359,4 +394,11 @@ fn serve_refuses_runbooks_every_user_may_write() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
     let s = case.serve(&[]);
     assert_eq!(s.get("/healthz", None).0, 200);
+    record::row(
+        file!(),
+        "serve_refuses_runbooks_every_user_may_write",
+        "`serve` on a runbook file of mode 0666, then 0664",
+        "2 starts",
+        "0666 refused (exit 2, the file named); 0664 served",
+    );
 }

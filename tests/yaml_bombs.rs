@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
+mod record;
+
 /// Peak resident memory a refusal may take, in KiB (64 MiB).
 const MAX_RSS_KIB: u64 = 64 * 1024;
 /// Exit status for invalid input (`src/exit.rs`).
@@ -238,6 +240,18 @@ fn billion_laughs_is_refused_as_alias_bomb() {
         "alias-bomb",
         "alias expansion too large",
     );
+    record::row(
+        file!(),
+        "billion_laughs_is_refused_as_alias_bomb",
+        "`validate` a billion-laughs runbook",
+        &{
+            let text = billion_laughs();
+            let levels = text.lines().count();
+            let fan_out = text.matches("*l0").count();
+            format!("{levels} levels of {fan_out} aliases: {fan_out}^{levels} nodes if expanded")
+        },
+        "exit 2 `alias-bomb`, located at file:line:col, the limit named; no panic; peak RSS under 64 MiB",
+    );
 }
 
 #[test]
@@ -248,6 +262,18 @@ fn merge_key_bomb_is_refused_as_alias_bomb() {
         "",
         "alias-bomb",
         "alias expansion too large",
+    );
+    record::row(
+        file!(),
+        "merge_key_bomb_is_refused_as_alias_bomb",
+        "`validate` a merge-key (`<<: *prev`) bomb",
+        &{
+            let text = merge_bomb();
+            let levels = text.lines().count();
+            let fan_out = text.matches("*m0").count();
+            format!("{levels} levels of mappings, each merging the previous {fan_out} times")
+        },
+        "exit 2 `alias-bomb`, located at file:line:col, the limit named; no panic; peak RSS under 64 MiB",
     );
 }
 
@@ -260,6 +286,13 @@ fn deep_flow_nesting_is_refused_as_too_deep() {
         "too-deep",
         "nesting too deep: over the limit of 24",
     );
+    record::row(
+        file!(),
+        "deep_flow_nesting_is_refused_as_too_deep",
+        "`validate` flow nesting `[[[…]]]`",
+        &format!("{} levels", deep_flow().matches('[').count()),
+        "exit 2 `too-deep`, located at file:line:col, the limit named; no panic; peak RSS under 64 MiB",
+    );
 }
 
 #[test]
@@ -271,6 +304,13 @@ fn deep_block_nesting_is_refused_as_too_deep() {
         "too-deep",
         "nesting too deep: depth 25 is over the limit of 24",
     );
+    record::row(
+        file!(),
+        "deep_block_nesting_is_refused_as_too_deep",
+        "`validate` block nesting `- - - …`",
+        &format!("{} levels", deep_block().matches("- ").count()),
+        "exit 2 `too-deep`, located at file:line:col, the limit named; no panic; peak RSS under 64 MiB",
+    );
 }
 
 #[test]
@@ -281,6 +321,13 @@ fn ten_thousand_documents_are_refused() {
         &many_documents(),
         "multiple-documents",
         "more than one YAML document in the file",
+    );
+    record::row(
+        file!(),
+        "ten_thousand_documents_are_refused",
+        "`validate` a file of many YAML documents",
+        &format!("{} documents", many_documents().matches("---").count()),
+        "exit 2 `multiple-documents`, located at file:line:col, the limit named; no panic; peak RSS under 64 MiB",
     );
 }
 
@@ -295,6 +342,13 @@ fn huge_scalar_file_is_refused_by_size_before_reading() {
         std::fs::metadata(&path).expect("metadata").len()
     );
     assert_refused("huge-scalar", &out, &["file-too-large", &size]);
+    record::row(
+        file!(),
+        "huge_scalar_file_is_refused_by_size_before_reading",
+        "`validate` a runbook whose title is one huge scalar",
+        &format!("{} MiB file", HUGE_SCALAR_BYTES / (1024 * 1024)),
+        "exit 2 `file-too-large` from its size, before reading; peak RSS under 64 MiB",
+    );
 }
 
 /// A pipe has no length to check first: the loader must stop reading at the limit.
@@ -312,6 +366,13 @@ fn huge_scalar_through_a_pipe_is_refused_at_the_limit() {
             "file-too-large",
             "`/dev/stdin` is over 1048576 bytes; a runbook file may be at most 1048576 bytes",
         ],
+    );
+    record::row(
+        file!(),
+        "huge_scalar_through_a_pipe_is_refused_at_the_limit",
+        "the same scalar through a pipe (no size to check first)",
+        &format!("{} MiB offered", HUGE_SCALAR_BYTES / (1024 * 1024)),
+        "exit 2 `file-too-large` after reading 1 MiB + 1 byte; peak RSS under 64 MiB",
     );
 }
 
