@@ -3,19 +3,20 @@
 //! cap allows. They assert outcomes and memory, never wall time; every wait is bounded.
 
 mod common;
+mod measured;
 mod record;
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
 
 use insta_cmd::get_cargo_bin;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use common::{Case, SSE_DOWN, TOKEN};
+use measured::run_within;
 
 /// The most a probe run may take before it is killed and the test fails.
 const PROBE_WAIT: Duration = Duration::from_secs(120);
@@ -35,73 +36,20 @@ struct ProbeRun {
 /// by `/usr/bin/time -f %M` when present (exact: the kernel's `ru_maxrss`), else by polling
 /// `VmHWM` (a high-water mark, so a late poll still sees an earlier peak).
 fn probe_jsonl(with: &[String]) -> ProbeRun {
-    let dir = tempfile::tempdir().unwrap();
-    let rss_file = dir.path().join("rss");
-    let timer = Path::new("/usr/bin/time");
-    let mut cmd = if timer.exists() {
-        let mut c = Command::new(timer);
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_file);
-        c.arg(get_cargo_bin("runbook"));
-        c
-    } else {
-        Command::new(get_cargo_bin("runbook"))
-    };
+    let mut cmd = Command::new(get_cargo_bin("runbook"));
     cmd.args(["probe", "jsonl", "--timeout", "120s"]);
     for w in with {
         cmd.arg("--with").arg(w);
     }
-    // Its own process group, so a timeout kills `time` and the probe under it together.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let pid = child.id();
-    let deadline = Instant::now() + PROBE_WAIT;
-    let mut polled_kib = 0;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if !timer.exists() {
-            polled_kib = polled_kib.max(vm_hwm_kib(pid).unwrap_or(0));
-        }
-        if Instant::now() > deadline {
-            let group = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-            let _ = child.wait();
-            panic!("`runbook probe jsonl {with:?}` still running after {PROBE_WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let text = reader.join().unwrap();
-    let peak_kib = if timer.exists() {
-        let s = std::fs::read_to_string(&rss_file).unwrap();
-        // The last line: `time` writes "Command exited with non-zero status N" first.
-        s.lines().last().unwrap().trim().parse().unwrap()
-    } else {
-        polled_kib
-    };
-    let out = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let ran = run_within(&cmd, PROBE_WAIT);
+    eprintln!("`runbook probe jsonl` took {:?}", ran.elapsed);
+    let out = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\nstderr: {}", ran.stdout, ran.stderr));
     ProbeRun {
-        code: status.code(),
+        code: ran.status.code(),
         out,
-        peak_kib,
+        peak_kib: ran.peak_kib,
     }
-}
-
-/// `VmHWM` of a live process, in KiB.
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The counts of a result, in the order lines, empty, malformed, oversized, invalid UTF-8.
