@@ -19,7 +19,10 @@
 //! twice, one open incident per key, no run left `running` once the engine starts again,
 //! every temporary change with its pending revert and every open incident with levels left
 //! with its next due time. At the end a restarted server runs every recorded delivery that
-//! has no run (at least once), and `runbook tick` far in the future settles every timer.
+//! has no run (at least once), and `runbook tick` far in the future settles every timer: no
+//! escalation level is left `firing` (a level claimed by a killed process is sent again), and
+//! every run that ended with a problem has its incident (or was followed by a resolution or a
+//! later run of its key), including the runs killed between their end and their incident.
 //!
 //! `RUNBOOK_CRASH_ITERATIONS` sets the number of kills: 200 by default, the issue's figure
 //! (2 to 3 min on two shared cores); `RUNBOOK_CRASH_SECONDS` (default
@@ -172,7 +175,15 @@ struct Tally {
     answered: BTreeMap<u16, u64>,
     /// Deliveries answered as duplicates (a retry of the group's last delivery).
     duplicates: u64,
-    /// Escalation levels left `firing` by a killed process (claimed, never settled).
+    /// Escalation levels left `firing` by killed processes (claimed, never settled), seen
+    /// after the restarted server and before the final `tick`.
+    firing_seen: i64,
+    /// Levels sent again after their claim was lost (by the restarted server or the tick).
+    resent: i64,
+    /// Runs that ended with a problem and no incident (killed between the two), before the
+    /// final `tick`.
+    lost_incidents: i64,
+    /// Levels still `firing` after the final `tick` (must be 0).
     firing_left: i64,
 }
 
@@ -401,6 +412,27 @@ fn check_rows(conn: &Connection, effects: &BTreeMap<String, i64>) -> Result<(), 
     )?;
     Ok(())
 }
+
+/// Runs that ended with a problem (real runs that decide an incident: CLI, alert, approval,
+/// schedule) and have no incident for it: none names them, none of their key was open at
+/// their end or resolved after it, and no later run of their key ended.
+const WITHOUT_INCIDENT: &str = "
+    SELECT COUNT(*) FROM runs r LEFT JOIN run_context c ON c.run_id = r.id
+    WHERE r.outcome = 'problem_remains' AND r.mode = 'real'
+      AND r.trigger IN ('cli', 'webhook', 'approval', 'schedule')
+      AND NOT EXISTS (
+        SELECT 1 FROM incidents i
+        WHERE i.runbook = r.runbook AND i.dedup_key = COALESCE(c.key, r.runbook)
+          AND (i.first_run_id = r.id OR i.last_run_id = r.id
+               OR (i.opened_at <= r.finished_at
+                   AND (i.resolved_at IS NULL OR i.resolved_at >= r.finished_at))
+               OR i.resolved_at >= r.finished_at))
+      AND NOT EXISTS (
+        SELECT 1 FROM runs l LEFT JOIN run_context lc ON lc.run_id = l.id
+        WHERE l.runbook = r.runbook AND COALESCE(lc.key, l.runbook) = COALESCE(c.key, r.runbook)
+          AND l.finished_at > r.finished_at AND l.mode = 'real'
+          AND l.trigger IN ('cli', 'webhook', 'approval', 'schedule')
+          AND l.outcome IN ('healthy', 'remediated', 'problem_remains'))";
 
 /// The alert storm's bodies: one Alertmanager group each, from a thread's own generator.
 fn storm_body(rng: &mut Rng) -> Vec<u8> {
@@ -685,9 +717,10 @@ impl Crash {
                 "deliveries still without a run a minute after a restart"
             );
         }
-        self.tally.firing_left = lp
+        self.tally.firing_seen = lp
             .case
             .sql("SELECT COUNT(*) FROM escalations WHERE state = 'firing'");
+        self.tally.lost_incidents = lp.case.sql(WITHOUT_INCIDENT);
         let reverts_due = lp
             .case
             .sql("SELECT COUNT(*) FROM pending_reverts WHERE state = 'pending'");
@@ -710,6 +743,20 @@ impl Crash {
             0,
             "open incidents with levels left after tick: {out}"
         );
+        self.tally.firing_left = left("SELECT COUNT(*) FROM escalations WHERE state = 'firing'");
+        assert_eq!(
+            self.tally.firing_left, 0,
+            "escalation levels left `firing` after tick (claimed, never sent again): {out}"
+        );
+        assert_eq!(
+            left(WITHOUT_INCIDENT),
+            0,
+            "runs that ended with a problem and have no incident after tick: {out}"
+        );
+        self.tally.resent = left(
+            "SELECT COUNT(*) FROM escalations WHERE state = 'fired' \
+             AND json_extract(result, '$.resent_after_crash') IS NOT NULL",
+        );
         drop(conn);
         let (code, verify) = lp.output(&["audit", "verify"]);
         assert!(code == 0 && verify.starts_with("ok:"), "{verify}");
@@ -725,7 +772,7 @@ fn record_row(done: u64, cli: u64, storm: u64) {
         "kill_9_at_random_moments_leaves_a_consistent_audit_trail",
         "`kill -9` at random moments of `runbook run --yes` (checks, remedy, temporary change, escalation) and of `serve` under an alert storm, on one accumulating audit file",
         &format!("{done} kills: {cli} runs, {storm} storms"),
-        "after every kill: `integrity_check` ok, `audit verify` ok, no effect or performed action without its intent row, no delivery recorded twice, one open incident per key, no run left `running`, every temporary change with its pending revert; at the end every delivery has its run and `tick` settles every timer; over 20% of kills landed mid-run and mid-storm",
+        "after every kill: `integrity_check` ok, `audit verify` ok, no effect or performed action without its intent row, no delivery recorded twice, one open incident per key, no run left `running`, every temporary change with its pending revert; at the end every delivery has its run and `tick` settles every timer, sends again every level left `firing` and opens the incident of every run killed before recording it; over 20% of kills landed mid-run and mid-storm",
     );
 }
 
@@ -777,7 +824,8 @@ fn kill_9_at_random_moments_leaves_a_consistent_audit_trail() {
          cli_after_change={} mid_storm={} \
          storm_mid_run={} interrupted_runs={} open_intents={} posts={} duplicates={} \
          deliveries={} runs={} chain_entries={} requeued={requeued} reverts_due={reverts_due} \
-         reverts_done={} reverts_failed={} firing_left={} integrity=ok verify=ok intents=ok dedup=ok running=0 timers=ok tick=ok \
+         reverts_done={} reverts_failed={} firing_seen={} resent={} lost_incidents={} \
+         firing_left={} without_incident=0 integrity=ok verify=ok intents=ok dedup=ok running=0 timers=ok tick=ok \
          loop_secs={loop_secs:.1} total_secs={:.1}",
         t.cli,
         t.storm,
@@ -797,6 +845,9 @@ fn kill_9_at_random_moments_leaves_a_consistent_audit_trail() {
         sql("SELECT COUNT(*) FROM audit_chain"),
         sql("SELECT COUNT(*) FROM pending_reverts WHERE state = 'done'"),
         sql("SELECT COUNT(*) FROM pending_reverts WHERE state = 'failed'"),
+        t.firing_seen,
+        t.resent,
+        t.lost_incidents,
         t.firing_left,
         started.elapsed().as_secs_f64(),
     );

@@ -30,10 +30,30 @@ struct Server {
     _rt: tokio::runtime::Runtime,
 }
 
-/// Records a POST; `/fail` answers 500, everything else 200.
+/// Whether a received body is a page for level L2.
+fn names_l2(body: &Value) -> bool {
+    body["message"]
+        .as_str()
+        .or(body["text"].as_str())
+        .is_some_and(|m| m.contains("at L2 ("))
+}
+
+/// Records a POST; `/fail` answers 500, `/hang` holds the first page for L2 for 60 s (longer
+/// than the notifier waits: the sender is stuck between claim and settle), everything else
+/// 200.
 async fn record(State(rx): State<Received>, uri: Uri, body: axum::body::Bytes) -> StatusCode {
     let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    rx.lock().unwrap().push((uri.path().to_owned(), v));
+    let hang = {
+        let mut rx = rx.lock().unwrap();
+        let first_l2 = uri.path() == "/hang"
+            && names_l2(&v)
+            && !rx.iter().any(|(p, b)| p == "/hang" && names_l2(b));
+        rx.push((uri.path().to_owned(), v));
+        first_l2
+    };
+    if hang {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
     if uri.path() == "/fail" {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
@@ -531,4 +551,118 @@ impl Case {
         let dir = format!("dir={}", self.dir.path().join("state").display());
         self.cli(&["run", "stuck", "--dry-run", "--set", &dir])
     }
+}
+
+#[test]
+fn a_level_left_firing_by_a_killed_tick_is_sent_again_by_the_next_tick_once() {
+    let case = Case::new("/hang");
+    assert_eq!(case.run().0, 1);
+    let opened = case.opened();
+    // The tick sends L2 to `/hang` first, which holds it: killed there, between claim and
+    // settle, it leaves L2 `firing`.
+    let mut child = case
+        .cmd(&["tick", "--now", &at(opened, "31m")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while case.received_for("/hang", "L2") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(
+        case.received_for("/hang", "L2"),
+        1,
+        "the tick never sent L2"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = i64::from(child.id());
+    assert_eq!(
+        case.rows("SELECT level_id, state, claimed_pid FROM escalations WHERE level = 2"),
+        [["L2", "firing", &killed.to_string()]]
+    );
+    assert_eq!(case.received_for(SLACK, "L2"), 0, "killed before Slack");
+
+    // The next tick takes the claim over and sends L2 again, to every channel.
+    let doc = case.tick(opened, "32m");
+    assert_eq!(doc["escalations"]["lost_claims"], 1, "{doc}");
+    assert_eq!(Case::fired(&doc), ["L2"], "{doc}");
+    let fired = &doc["escalations"]["fired"][0];
+    assert_eq!(fired["resent_after_crash"]["claimed_pid"], killed, "{doc}");
+    assert!(
+        fired["message"].as_str().unwrap().contains("sent again"),
+        "{doc}"
+    );
+    assert_eq!(
+        case.received_for("/hang", "L2"),
+        2,
+        "a duplicate, not a loss"
+    );
+    assert_eq!(case.received_for(SLACK, "L2"), 1);
+    let rows = case.rows("SELECT state, result FROM escalations WHERE level = 2");
+    assert_eq!(rows[0][0], "fired");
+    let result: Value = serde_json::from_str(&rows[0][1]).unwrap();
+    assert_eq!(result["resent_after_crash"]["claimed_pid"], killed);
+
+    // Settled: the following ticks send nothing more until L3's time.
+    let doc = case.tick(opened, "33m");
+    assert_eq!(doc["escalations"]["lost_claims"], 0, "{doc}");
+    assert!(Case::fired(&doc).is_empty(), "{doc}");
+    assert_eq!(case.received_for("/hang", "L2"), 2);
+    assert_eq!(Case::fired(&case.tick(opened, "2h1m")), ["L3"]);
+    case.assert_audit_verifies();
+}
+
+#[test]
+fn a_run_that_ended_without_its_incident_gets_it_from_the_next_tick() {
+    let case = Case::new(OPS);
+    // The state a run killed between its end and its incident leaves: here the policy is
+    // away while it runs, so `run` records the run and opens no incident.
+    let policy = case.path("runbooks/policy.yaml");
+    let aside = case.path("policy.yaml.aside");
+    std::fs::rename(&policy, &aside).unwrap();
+    assert_eq!(case.run().0, 1);
+    std::fs::rename(&aside, &policy).unwrap();
+    assert!(case.incidents(None).is_empty());
+    assert!(case.received().is_empty());
+    let run = case.rows("SELECT id, finished_at FROM runs WHERE outcome = 'problem_remains'");
+    assert_eq!(run.len(), 1, "{run:?}");
+    let (run_id, finished) = (&run[0][0], &run[0][1]);
+
+    let dry = case.json(&["tick", "--dry-run"]);
+    assert_eq!(dry["unhandled_runs"][0]["result"], "dry_run", "{dry}");
+    assert!(case.incidents(None).is_empty(), "a dry run records nothing");
+
+    let doc = case.json(&["tick"]);
+    assert_eq!(doc["exit_code"], 0, "{doc}");
+    let recovered = doc["unhandled_runs"].as_array().unwrap();
+    assert_eq!(recovered.len(), 1, "{doc}");
+    assert_eq!(recovered[0]["run"]["run_id"], run_id.as_str());
+    assert_eq!(recovered[0]["result"], "recorded");
+    let esc = &recovered[0]["escalation"];
+    assert_eq!(esc["change"]["change"], "opened", "{doc}");
+    assert_eq!(esc["fired"][0]["level_id"], "L1", "{doc}");
+    assert_eq!(case.received_for(OPS, "L1"), 1);
+    let list = case.incidents(None);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["first_run_id"], run_id.as_str());
+    assert_eq!(
+        list[0]["opened_at"],
+        finished.as_str(),
+        "the ladder counts from the run's end"
+    );
+
+    // Recorded once: the next tick finds nothing, and the next run updates the incident.
+    let doc = case.json(&["tick"]);
+    assert!(
+        doc["unhandled_runs"].as_array().unwrap().is_empty(),
+        "{doc}"
+    );
+    assert_eq!(case.received_for(OPS, "L1"), 1);
+    let (code, out) = case.run();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("incident #1 still open"), "{out}");
+    assert_eq!(case.received_for(OPS, "L1"), 1);
+    case.assert_audit_verifies();
 }

@@ -728,6 +728,25 @@ impl std::ops::Deref for WriteTx<'_> {
     }
 }
 
+/// Who holds a claim (the escalation timers' `firing` levels): the same liveness test as the
+/// runs and pending reverts of this file, for modules that keep their own claims.
+impl AuditStore {
+    /// This process as a claim names it: its pid and its start time (`/proc/PID/stat` field
+    /// 22; `None` where there is no `/proc`).
+    #[must_use]
+    pub fn claimant() -> (i64, Option<i64>) {
+        let pid = std::process::id();
+        (i64::from(pid), proc_start_time(pid))
+    }
+
+    /// Whether the process `pid` (started at `start`, when known) still runs: `false` for a
+    /// pid that is gone, a zombie, or reused by a process that started at another time.
+    #[must_use]
+    pub fn claimant_alive(pid: i64, start: Option<i64>) -> bool {
+        process_alive(pid, start)
+    }
+}
+
 /// Access for modules that own tables of the audit file (`crate::escalation`): their SQL
 /// stays with them, the connection, its locking and durability stay here.
 impl AuditStore {

@@ -3,7 +3,9 @@
 //! a `manual` check beforehand (it is `unknown` without a terminal otherwise). A run that leaves a problem opens (or
 //! updates) the runbook's incident and fires its first escalation level; one that ends healthy
 //! or remediated resolves it ([`crate::escalation::after_run`], key: the runbook name). A dry
-//! run changes no incident.
+//! run changes no incident. The run's end is committed before its incident: a process killed
+//! in between leaves a run without its incident, which the next `runbook tick` records
+//! ([`crate::escalation::recover_runs`]), as does this runbook's next run by its own end.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;

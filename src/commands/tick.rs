@@ -8,6 +8,10 @@
 //! them. Rechecks come before the timed levels so that one tick does not climb twice (a
 //! recheck's level, then the same level's time).
 //!
+//! A tick also completes what a killed process left half done: a level claimed and never
+//! settled is sent again ([`crate::escalation::fire_due`]: at least once), and a run whose end
+//! was recorded without its incident gets it now ([`crate::escalation::recover_runs`]).
+//!
 //! The reverts are performed by [`crate::revert::Reverter`] (shared with `serve`), as runs with
 //! trigger `tick`, consenting with `--yes` or a terminal approval; one that was not run
 //! (approval, limit, lock, dry run) stays `pending` for the next tick.
@@ -23,8 +27,8 @@ use crate::commands::Ctx;
 use crate::commands::audit::open_existing;
 use crate::commands::common::runtime;
 use crate::commands::common::{TerminalApprover, print_json};
-use crate::escalation::{self, Fired, HostNotifier, Incident, Recheck};
-use crate::exec::{Approver, Ledger};
+use crate::escalation::{self, Fired, HostNotifier, Incident, Recheck, Recovered, UnhandledRun};
+use crate::exec::{Approver, Ledger, RevertRow};
 use crate::exit;
 use crate::revert::{RevertItem, Reverter};
 use crate::runbook::model::Runbook;
@@ -44,31 +48,34 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
     let store = match open_existing(ctx) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return report(format, &now_s, dry_run, &[], &[], &Escalations::default());
+            return report(format, &now_s, dry_run, &Done::default());
         }
         Err(code) => return code,
     };
-    let due = match store.due_reverts(&now_s) {
-        Ok(d) => d,
+    let found = match Found::look(&store, now, &now_s) {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::FAULT;
         }
     };
-    let (due_rechecks, due_incidents) = match escalation::due_rechecks(&store, now)
-        .and_then(|r| Ok((r, escalation::due(&store, now)?)))
-    {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAULT;
-        }
-    };
-    if due.is_empty() && due_rechecks.is_empty() && due_incidents.is_empty() {
-        return report(format, &now_s, dry_run, &[], &[], &Escalations::default());
+    if found.is_empty() {
+        return report(format, &now_s, dry_run, &Done::default());
     }
+    let Found {
+        reverts: due,
+        rechecks: due_rechecks,
+        incidents: due_incidents,
+        lost_claims,
+        unhandled,
+    } = found;
     let cat = ctx.catalog();
     if cat.runbooks.is_empty() && cat.files.is_empty() {
+        let timers = due.len() + due_rechecks.len() + due_incidents.len() + lost_claims;
+        if timers == 0 {
+            // Only runs of runbooks that are not here: theirs to record where they are.
+            return report(format, &now_s, dry_run, &Done::default());
+        }
         // Most likely the wrong directory (cron's working directory): touch nothing rather
         // than fail every revert for a runbook "gone".
         eprintln!(
@@ -77,7 +84,7 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
             ctx.dir.display(),
             due.len(),
             due_rechecks.len(),
-            due_incidents.len()
+            due_incidents.len() + lost_claims
         );
         eprintln!("hint: point --runbooks (or $RUNBOOK_DIR) at the directory of runbooks");
         return exit::INVALID;
@@ -101,34 +108,108 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
         now: &now_s,
     };
     let items: Vec<RevertItem> = due.iter().map(|row| tick.one(row)).collect();
+    let found = Found {
+        reverts: Vec::new(),
+        rechecks: due_rechecks,
+        incidents: due_incidents,
+        lost_claims,
+        unhandled,
+    };
+    match incidents(&tick, found, now) {
+        Ok((rechecks, recovered, esc)) => report(
+            format,
+            &now_s,
+            dry_run,
+            &Done {
+                items,
+                rechecks,
+                recovered,
+                esc,
+            },
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAULT
+        }
+    }
+}
+
+/// The incidents' part of a tick, after the reverts: the rechecks due, the runs whose
+/// incident was never recorded, then the levels due (and those whose claim was lost).
+fn incidents(
+    tick: &Reverter<'_>,
+    found: Found,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Recheck>, Vec<Recovered>, Escalations), crate::audit::AuditError> {
+    let (store, cat, dry_run) = (tick.store, tick.catalog, tick.dry_run);
     let notifier = HostNotifier::default();
-    let rechecks = if due_rechecks.is_empty() {
+    let rechecks = if found.rechecks.is_empty() {
         Vec::new()
     } else {
-        match rt.block_on(escalation::recheck_due(
-            &store, &cat, now, &notifier, dry_run,
-        )) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::FAULT;
-            }
-        }
+        tick.rt
+            .block_on(escalation::recheck_due(store, cat, now, &notifier, dry_run))?
+    };
+    let recovered = if found.unhandled.is_empty() {
+        Vec::new()
+    } else {
+        tick.rt.block_on(escalation::recover_runs(
+            store, cat, now, &notifier, dry_run,
+        ))?
     };
     // A recheck may have fired a level: what is due by its time is looked up again.
-    let due_incidents = if dry_run || rechecks.is_empty() {
-        due_incidents
+    let due = if dry_run || rechecks.is_empty() {
+        found.incidents
     } else {
-        match escalation::due(&store, now) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::FAULT;
-            }
-        }
+        escalation::due(store, now)?
     };
-    let esc = escalate(&tick, &due_incidents, now, &notifier);
-    report(format, &now_s, dry_run, &items, &rechecks, &esc)
+    let esc = escalate(tick, &due, found.lost_claims, now, &notifier);
+    Ok((rechecks, recovered, esc))
+}
+
+/// What a tick found to do, before it loads the runbooks.
+struct Found {
+    reverts: Vec<RevertRow>,
+    rechecks: Vec<Incident>,
+    incidents: Vec<Incident>,
+    /// Levels claimed by a process that is gone and never settled.
+    lost_claims: usize,
+    /// Runs that ended without their incident (the process stopped in between).
+    unhandled: Vec<UnhandledRun>,
+}
+
+impl Found {
+    fn look(
+        store: &crate::audit::AuditStore,
+        now: DateTime<Utc>,
+        now_s: &str,
+    ) -> Result<Found, String> {
+        let s = |e: crate::audit::AuditError| e.to_string();
+        Ok(Found {
+            reverts: store.due_reverts(now_s).map_err(|e| e.to_string())?,
+            rechecks: escalation::due_rechecks(store, now).map_err(s)?,
+            incidents: escalation::due(store, now).map_err(s)?,
+            lost_claims: escalation::orphaned_claims(store).map_err(s)?,
+            unhandled: escalation::unhandled_runs(store, None).map_err(s)?,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.reverts.is_empty()
+            && self.rechecks.is_empty()
+            && self.incidents.is_empty()
+            && self.lost_claims == 0
+            && self.unhandled.is_empty()
+    }
+}
+
+/// What a tick did.
+#[derive(Default)]
+struct Done {
+    items: Vec<RevertItem>,
+    rechecks: Vec<Recheck>,
+    /// Runs whose incident was never recorded, recorded now.
+    recovered: Vec<Recovered>,
+    esc: Escalations,
 }
 
 /// The escalation part of a tick.
@@ -136,6 +217,9 @@ pub fn run(ctx: &Ctx, dry_run: bool, yes: bool, now: Option<&str>) -> u8 {
 struct Escalations {
     /// Incidents with a level due.
     due: usize,
+    /// Levels claimed by a process that is gone and never settled: sent again (among
+    /// `fired`, with `resent_after_crash`).
+    lost_claims: usize,
     /// Levels fired now.
     fired: Vec<Fired>,
     /// In a dry run: what would fire (incident id, level id).
@@ -151,14 +235,16 @@ struct Escalations {
 fn escalate(
     tick: &Reverter<'_>,
     due: &[Incident],
+    lost_claims: usize,
     now: DateTime<Utc>,
     notifier: &HostNotifier,
 ) -> Escalations {
     let mut esc = Escalations {
         due: due.len(),
+        lost_claims,
         ..Escalations::default()
     };
-    if due.is_empty() {
+    if due.is_empty() && lost_claims == 0 {
         return esc;
     }
     if tick.dry_run {
@@ -176,7 +262,7 @@ fn escalate(
         esc.error = Some(format!(
             "no policy.yaml in `{}`: {} escalation(s) due, left pending",
             tick.dir.display(),
-            due.len()
+            due.len() + lost_claims
         ));
         esc.exit_code = exit::INVALID;
         return esc;
@@ -197,14 +283,13 @@ fn escalate(
 /// Print what was done; the exit code is the worst of the reverts', the rechecks' and the
 /// escalations'. A recheck that escalated or resolved is done (0): the incident carries the
 /// problem, as it does for a level fired by its time.
-fn report(
-    format: Format,
-    now: &str,
-    dry_run: bool,
-    items: &[RevertItem],
-    rechecks: &[Recheck],
-    esc: &Escalations,
-) -> u8 {
+fn report(format: Format, now: &str, dry_run: bool, done: &Done) -> u8 {
+    let Done {
+        items,
+        rechecks,
+        recovered,
+        esc,
+    } = done;
     let code = items
         .iter()
         .map(|i| i.exit_code)
@@ -224,13 +309,14 @@ fn report(
             "due": items.len(),
             "reverts": items,
             "rechecks": rechecks,
+            "unhandled_runs": recovered,
             "escalations": esc,
             "exit_code": code,
         }));
         return code;
     }
     let mut out = std::io::stdout().lock();
-    if items.is_empty() && rechecks.is_empty() && esc.due == 0 {
+    if items.is_empty() && rechecks.is_empty() && recovered.is_empty() && esc.due == 0 {
         let _ = writeln!(out, "nothing due");
         return code;
     }
@@ -263,6 +349,11 @@ fn report(
     }
     for r in rechecks {
         for line in recheck_lines(r) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    for r in recovered {
+        for line in recovered_lines(r) {
             let _ = writeln!(out, "{line}");
         }
     }
@@ -311,6 +402,29 @@ fn recheck_lines(r: &Recheck) -> Vec<String> {
     }
     if let Some(f) = &r.fired {
         lines.extend(crate::commands::incidents::fired_lines(f));
+    }
+    lines
+}
+
+/// Lines about a run whose incident was never recorded: what was done, the change, the level.
+fn recovered_lines(r: &Recovered) -> Vec<String> {
+    let what = match r.result {
+        "recorded" => "recorded now",
+        "dry_run" => "would be recorded",
+        _ => "recorded by another process",
+    };
+    let mut lines = vec![format!(
+        "run {} `{}` ended {} with a problem and no incident (the process stopped before \
+         recording it): {what}",
+        r.run.run_id, r.run.runbook, r.run.finished_at
+    )];
+    if let Some(e) = &r.escalation {
+        lines.extend(crate::commands::incidents::change_lines(&e.change));
+        lines.extend(
+            e.fired
+                .iter()
+                .flat_map(crate::commands::incidents::fired_lines),
+        );
     }
     lines
 }

@@ -10,6 +10,8 @@
 //!   [`after_run`], which `runbook run` and `serve` call when a run ends.
 //! - `recheck`: [`Recheck`], [`recheck_due`] — `after_action_unresolved` acted on (below);
 //!   `runbook tick` and `serve`'s background thread call it.
+//! - `recovery`: [`unhandled_runs`], [`recover_runs`] — runs whose end was recorded and their
+//!   incident not (the process stopped in between); `runbook tick` calls it.
 //! - `notifier`: [`Notifier`], how a level reaches its channels; [`HostNotifier`] sends through
 //!   the `notify` action's machinery (stdout, JSON webhook, Slack-compatible webhook).
 //!
@@ -30,8 +32,21 @@
 //! and its next due time. Of two `tick`s, or a tick and a server, only one claims. (2) *Send*
 //! to each channel of the level; a channel that fails is recorded `failed` and does not stop
 //! the others. (3) *Settle*: the `notifications` rows, and the escalation row `fired` with each
-//! channel's answer. A level is therefore sent **at most once**: a process killed between
-//! claim and settle leaves the row `firing`, visible to a person, and it is not sent again.
+//! channel's answer.
+//!
+//! A process killed between claim and settle leaves the row `firing`: whether its page went
+//! out is unknown. The claim names its process (`claimed_pid`, and the process's start time
+//! in the row's `result` until it is settled, which tells it from a reused pid), so the next
+//! [`fire_due`] (`tick`, a server's timers) finds claims whose process is gone and takes each
+//! over in one `IMMEDIATE` transaction (the row must still hold the claim it saw; the new one
+//! names a live process, so of several processes one takes it), then sends and settles it
+//! with `resent_after_crash` (the lost claim) in its result and its message: a level is sent
+//! **at least once**, a duplicate page being better than a lost one. A lost claim of an
+//! incident acknowledged or resolved since is recorded `skipped` with the reason, not sent.
+//!
+//! The same holds for a run's end: the executor commits it, then [`after_run`] records the
+//! incident. A run killed in between is found by the next `tick` ([`recover_runs`],
+//! `recovery`'s module doc has the test) and its incident opened then, as of the run's end.
 //!
 //! When a tick comes late and several levels are due at once (no tick ran for hours), the
 //! highest due level fires and the ones passed over are recorded `skipped`: one page to the
@@ -92,6 +107,7 @@
 mod incident;
 mod notifier;
 mod recheck;
+mod recovery;
 mod timers;
 
 pub(crate) use timers::{COLUMNS as INCIDENT_COLUMNS, incident as incident_row};
@@ -99,7 +115,8 @@ pub(crate) use timers::{COLUMNS as INCIDENT_COLUMNS, incident as incident_row};
 pub use incident::{Incident, IncidentStatus, LevelSpec, Spec};
 pub use notifier::{Delivery, HostNotifier, Notifier, target_label};
 pub use recheck::{Recheck, TRIGGER as RECHECK_TRIGGER, recheck_due};
+pub use recovery::{Recovered, UnhandledRun, recover_runs, unhandled_runs};
 pub use timers::{
-    AckOutcome, Change, Fired, RunEscalation, Sent, ack, after_run, due, due_rechecks, fire_due,
-    fire_incident, list, open_or_update, resolve,
+    AckOutcome, Change, Fired, Resent, RunEscalation, Sent, ack, after_run, due, due_rechecks,
+    fire_due, fire_incident, list, open_or_update, orphaned_claims, resolve,
 };

@@ -2,6 +2,8 @@
 //! problem, resolve when one ends well, fire due levels (claim, send, settle), acknowledge,
 //! list. Every write is one `IMMEDIATE` transaction (module doc of [`crate::escalation`]).
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -91,6 +93,21 @@ pub struct Fired {
     /// was fired by it (`after_action_unresolved`) rather than by its time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recheck_run_id: Option<String>,
+    /// When this is a level sent again: the claim of the process that stopped before
+    /// recording its delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resent_after_crash: Option<Resent>,
+}
+
+/// The claim a level was sent again after: the process that took it stopped (killed, host
+/// rebooted) before recording its delivery, so whether its page went out is unknown, and a
+/// duplicate page is better than a lost one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resent {
+    /// The process that claimed the level.
+    pub claimed_pid: Option<i64>,
+    /// When it did.
+    pub claimed_at: String,
 }
 
 /// What [`after_run`] did.
@@ -199,7 +216,7 @@ fn open(
 }
 
 /// [`open`] in the caller's transaction.
-fn open_in(
+pub(super) fn open_in(
     tx: &WriteTx<'_>,
     spec: &Spec,
     key: &str,
@@ -385,12 +402,161 @@ pub async fn fire_due(
     notifier: &dyn Notifier,
 ) -> Result<Vec<Fired>, AuditError> {
     let mut fired = Vec::new();
+    // First the levels whose claim outlived its process: they were due before these.
+    for claim in reclaim_orphans(store, now)? {
+        fired.push(send(store, policy, claim, now, notifier).await?);
+    }
     for inc in due(store, now)? {
         if let Some(f) = fire_incident(store, policy, inc.id, now, notifier).await? {
             fired.push(f);
         }
     }
     Ok(fired)
+}
+
+/// A level left `firing`: its row, and the claim note its holder recorded ([`claim_note`]).
+struct Held {
+    escalation_id: i64,
+    incident_id: i64,
+    level: i64,
+    due_at: String,
+    claimed_at: String,
+    claimed_pid: Option<i64>,
+    note: Option<String>,
+}
+
+const HELD: &str = "SELECT id, incident_id, level, due_at, claimed_at, claimed_pid, result \
+                    FROM escalations WHERE state = 'firing'";
+
+fn held(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
+    Ok(Held {
+        escalation_id: r.get(0)?,
+        incident_id: r.get(1)?,
+        level: r.get(2)?,
+        due_at: r.get(3)?,
+        claimed_at: r.get(4)?,
+        claimed_pid: r.get(5)?,
+        note: r.get(6)?,
+    })
+}
+
+impl Held {
+    fn note(&self, key: &str) -> Option<serde_json::Value> {
+        let note: serde_json::Value = serde_json::from_str(self.note.as_deref()?).ok()?;
+        note.get(key).cloned()
+    }
+
+    /// Whether the process that claimed the level is gone (a claim with no pid, from before
+    /// pids were recorded, has nobody to wait for).
+    fn orphaned(&self) -> bool {
+        let start = self.note("claimed_pid_start").and_then(|v| v.as_i64());
+        !self
+            .claimed_pid
+            .is_some_and(|pid| AuditStore::claimant_alive(pid, start))
+    }
+}
+
+fn orphans(conn: &Connection) -> rusqlite::Result<Vec<Held>> {
+    Ok(conn
+        .prepare(&format!("{HELD} ORDER BY id"))?
+        .query_map([], held)?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(Held::orphaned)
+        .collect())
+}
+
+/// How many levels are left `firing` by a process that is gone (killed between claim and
+/// settle). [`fire_due`] sends each again.
+///
+/// # Errors
+/// When the audit store fails.
+pub fn orphaned_claims(store: &AuditStore) -> Result<usize, AuditError> {
+    store.read(orphans).map(|o| o.len())
+}
+
+/// Take over the levels left `firing` by a process that is gone, each in its own durable
+/// `IMMEDIATE` transaction (of several processes, one takes a level over: the row must still
+/// hold the claim seen, and the new claim names a live process). One of an incident that was
+/// acknowledged or resolved since is recorded `skipped` with the reason, not sent.
+fn reclaim_orphans(store: &AuditStore, now: DateTime<Utc>) -> Result<Vec<Claim>, AuditError> {
+    let mut claims = Vec::new();
+    for h in store.read(orphans)? {
+        if let Some(c) = store.write(true, |tx| reclaim_in(tx, &h, now))? {
+            claims.push(c);
+        }
+    }
+    Ok(claims)
+}
+
+fn reclaim_in(
+    tx: &WriteTx<'_>,
+    seen: &Held,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<Claim>> {
+    let id = seen.escalation_id;
+    let Some(h) = tx
+        .query_row(&format!("{HELD} AND id = ?1"), [id], held)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if (&h.claimed_pid, &h.claimed_at, &h.note) != (&seen.claimed_pid, &seen.claimed_at, &seen.note)
+    {
+        // Settled or taken over meanwhile.
+        return Ok(None);
+    }
+    let inc = load(tx, h.incident_id)?;
+    let previous = Resent {
+        claimed_pid: h.claimed_pid,
+        claimed_at: h.claimed_at.clone(),
+    };
+    let level = usize::try_from(h.level - 1)
+        .ok()
+        .and_then(|i| inc.levels.get(i))
+        .cloned();
+    let not_sent = match (inc.status, &level) {
+        (IncidentStatus::Resolved, _) => Some("the incident was resolved since"),
+        (IncidentStatus::Acked, _) => Some("the incident was acknowledged since"),
+        (IncidentStatus::Open, None) => Some("the level is not on the incident's ladder"),
+        (IncidentStatus::Open, Some(_)) => None,
+    };
+    let recheck_run_id = h
+        .note("recheck_run_id")
+        .and_then(|v| v.as_str().map(str::to_owned));
+    if let Some(why) = not_sent {
+        let result = json!({ "not_sent": why, "claim_lost": previous });
+        tx.execute(
+            "UPDATE escalations SET state = 'skipped', result = ?2 WHERE id = ?1 \
+             AND state = 'firing'",
+            params![id, result.to_string()],
+        )?;
+        tx.chain("escalations", &id.to_string(), "update")?;
+        return Ok(None);
+    }
+    let Some(level) = level else {
+        return Ok(None);
+    };
+    let (pid, pid_start) = AuditStore::claimant();
+    let mut note: serde_json::Value =
+        serde_json::from_str(&claim_note(pid_start, recheck_run_id.as_deref())).unwrap_or_default();
+    note["resent_after_crash"] = json!(previous);
+    tx.execute(
+        "UPDATE escalations SET claimed_at = ?2, claimed_pid = ?3, result = ?4 WHERE id = ?1 \
+         AND state = 'firing'",
+        params![id, fmt(now), pid, note.to_string()],
+    )?;
+    tx.chain("escalations", &id.to_string(), "update")?;
+    Ok(Some(Claim {
+        incident: inc,
+        escalation_id: id,
+        level,
+        position: u32::try_from(h.level).unwrap_or(u32::MAX),
+        due_at: h.due_at,
+        skipped: Vec::new(),
+        recheck_run_id,
+        resent: Some(previous),
+    }))
 }
 
 /// A level claimed for sending.
@@ -403,6 +569,8 @@ pub(super) struct Claim {
     skipped: Vec<String>,
     /// The recheck run that fired this level, if a recheck did.
     recheck_run_id: Option<String>,
+    /// Set when the level is sent again after a claim left by a process that is gone.
+    resent: Option<Resent>,
 }
 
 /// Fire the level of incident `id` due by `now`, if any and if no other process claimed it:
@@ -470,14 +638,23 @@ pub(super) async fn send(
         sent,
         next_due_at: claim.incident.next_due_at,
         recheck_run_id: claim.recheck_run_id,
+        resent_after_crash: claim.resent,
     })
 }
 
 fn message(c: &Claim) -> String {
     let i = &c.incident;
-    let why = c.recheck_run_id.as_deref().map_or_else(String::new, |run| {
+    let mut why = c.recheck_run_id.as_deref().map_or_else(String::new, |run| {
         format!("; the symptom persists after the remediation (recheck run {run})")
     });
+    if let Some(r) = &c.resent {
+        let _ = write!(
+            why,
+            "; sent again: the process that took this level at {} stopped before recording \
+             its delivery",
+            r.claimed_at
+        );
+    }
     format!(
         "[{}] `{}` unresolved since {}: incident #{} at {} ({}){why}; response due {}, \
          resolution due {}; acknowledge with `runbook ack {}`",
@@ -493,7 +670,7 @@ fn message(c: &Claim) -> String {
     )
 }
 
-fn is_constraint(e: &AuditError) -> bool {
+pub(super) fn is_constraint(e: &AuditError) -> bool {
     matches!(e, AuditError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
         if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
@@ -510,9 +687,13 @@ fn claim(store: &AuditStore, id: i64, now: DateTime<Utc>) -> Result<Option<Claim
 }
 
 /// [`claim`] in the caller's transaction.
-fn claim_in(tx: &WriteTx<'_>, id: i64, now: DateTime<Utc>) -> rusqlite::Result<Option<Claim>> {
+pub(super) fn claim_in(
+    tx: &WriteTx<'_>,
+    id: i64,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<Claim>> {
     let now_s = fmt(now);
-    let pid = i64::from(std::process::id());
+    let (pid, pid_start) = AuditStore::claimant();
     let Some(inc) = find(tx, id)? else {
         return Ok(None);
     };
@@ -538,9 +719,10 @@ fn claim_in(tx: &WriteTx<'_>, id: i64, now: DateTime<Utc>) -> rusqlite::Result<O
     let mut escalation_id = 0;
     for (i, level) in inc.levels.iter().enumerate().take(top + 1).skip(from) {
         let state = if i == top { "firing" } else { "skipped" };
+        let note = (i == top).then(|| claim_note(pid_start, None));
         tx.execute(
             "INSERT INTO escalations (incident_id, level, level_id, level_name, due_at, \
-             state, claimed_at, claimed_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             state, claimed_at, claimed_pid, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 id,
                 i64::try_from(i + 1).unwrap_or(i64::MAX),
@@ -549,7 +731,8 @@ fn claim_in(tx: &WriteTx<'_>, id: i64, now: DateTime<Utc>) -> rusqlite::Result<O
                 fmt(plus(opened, level.after_ms)),
                 state,
                 now_s,
-                pid
+                pid,
+                note
             ],
         )?;
         escalation_id = tx.last_insert_rowid();
@@ -578,7 +761,19 @@ fn claim_in(tx: &WriteTx<'_>, id: i64, now: DateTime<Utc>) -> rusqlite::Result<O
         position,
         skipped,
         recheck_run_id: None,
+        resent: None,
     }))
+}
+
+/// The `result` of a level while it is `firing`: what a process needs to take the claim over
+/// when its holder is gone (the holder's start time, which tells it from a reused pid; the
+/// recheck run that fired it). Settling replaces it with each channel's answer.
+fn claim_note(pid_start: Option<i64>, recheck_run_id: Option<&str>) -> String {
+    let mut note = json!({ "claimed_pid_start": pid_start });
+    if let Some(run) = recheck_run_id {
+        note["recheck_run_id"] = json!(run);
+    }
+    note.to_string()
 }
 
 /// Step 3: record each channel's answer and mark the level fired.
@@ -613,6 +808,9 @@ fn settle(
         });
         if let Some(run) = &claim.recheck_run_id {
             result["recheck_run_id"] = json!(run);
+        }
+        if let Some(r) = &claim.resent {
+            result["resent_after_crash"] = json!(r);
         }
         let changed = tx.execute(
             "UPDATE escalations SET state = 'fired', fired_at = ?2, result = ?3 \
@@ -749,7 +947,7 @@ pub(super) fn end_recheck(
     now: DateTime<Utc>,
 ) -> Result<RecheckEnd, AuditError> {
     let now_s = fmt(now);
-    let pid = i64::from(std::process::id());
+    let (pid, pid_start) = AuditStore::claimant();
     let due_at = claimed
         .recheck_due_at
         .clone()
@@ -786,8 +984,17 @@ pub(super) fn end_recheck(
         let position = u32::try_from(from + 1).unwrap_or(u32::MAX);
         tx.execute(
             "INSERT INTO escalations (incident_id, level, level_id, level_name, due_at, state, \
-             claimed_at, claimed_pid) VALUES (?1, ?2, ?3, ?4, ?5, 'firing', ?6, ?7)",
-            params![inc.id, position, level.id, level.name, due_at, now_s, pid],
+             claimed_at, claimed_pid, result) VALUES (?1, ?2, ?3, ?4, ?5, 'firing', ?6, ?7, ?8)",
+            params![
+                inc.id,
+                position,
+                level.id,
+                level.name,
+                due_at,
+                now_s,
+                pid,
+                claim_note(pid_start, Some(run_id))
+            ],
         )?;
         let escalation_id = tx.last_insert_rowid();
         tx.chain("escalations", &escalation_id.to_string(), "insert")?;
@@ -811,6 +1018,7 @@ pub(super) fn end_recheck(
             due_at: due_at.clone(),
             skipped: Vec::new(),
             recheck_run_id: Some(run_id.to_owned()),
+            resent: None,
         })))
     });
     match ended {
@@ -960,6 +1168,116 @@ channels:
             "the incident did not move: the claim rolled back"
         );
         assert_eq!(due(&store, at).unwrap().len(), 1);
+    }
+
+    /// A pid that no process has now: a child that ran and was reaped.
+    fn dead_pid() -> i64 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        i64::from(child.id())
+    }
+
+    /// An open incident whose L1 was claimed by a process that died before sending it.
+    fn with_lost_claim(store: &AuditStore, policy: &Policy) -> (Incident, i64) {
+        let open_at = t("2030-01-01T00:00:00Z");
+        let Change::Opened(inc) = open_or_update(
+            store,
+            &spec(policy),
+            "rb",
+            "run-1",
+            Outcome::ProblemRemains,
+            open_at,
+        )
+        .unwrap() else {
+            panic!("not opened");
+        };
+        let claimed = claim(store, inc.id, open_at).unwrap().unwrap();
+        assert_eq!(claimed.level.id, "L1");
+        assert_eq!(orphaned_claims(store).unwrap(), 0, "this process is alive");
+        let pid = dead_pid();
+        store
+            .write(false, |tx| {
+                tx.execute(
+                    "UPDATE escalations SET claimed_pid = ?2 WHERE id = ?1",
+                    params![claimed.escalation_id, pid],
+                )?;
+                tx.chain("escalations", &claimed.escalation_id.to_string(), "update")
+            })
+            .unwrap();
+        (inc, pid)
+    }
+
+    #[test]
+    fn a_level_claimed_by_a_dead_process_is_sent_again_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuditStore::open(&dir.path().join("a.db")).unwrap();
+        let policy = policy();
+        let (inc, pid) = with_lost_claim(&store, &policy);
+        assert_eq!(orphaned_claims(&store).unwrap(), 1);
+        let fake = Fake::default();
+        let at = t("2030-01-01T00:05:00Z");
+        let fired = block(fire_due(&store, &policy, at, &fake)).unwrap();
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        let f = &fired[0];
+        assert_eq!((f.incident_id, f.level_id.as_str()), (inc.id, "L1"));
+        let resent = f.resent_after_crash.as_ref().expect("marked as a resend");
+        assert_eq!(resent.claimed_pid, Some(pid));
+        assert_eq!(resent.claimed_at, "2030-01-01T00:00:00.000Z");
+        assert!(f.message.contains("sent again"), "{}", f.message);
+        assert_eq!(fake.sent.load(Ordering::SeqCst), 2, "both channels of L1");
+        let (state, result): (String, String) = store
+            .read(|c| {
+                c.query_row("SELECT state, result FROM escalations", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+            })
+            .unwrap();
+        assert_eq!(state, "fired");
+        let result: serde_json::Value = serde_json::from_str(&result).unwrap();
+        assert_eq!(result["resent_after_crash"]["claimed_pid"], pid);
+        assert_eq!(result["channels"].as_array().unwrap().len(), 2);
+        // Settled: nothing left to take over, nothing sent twice more.
+        assert_eq!(orphaned_claims(&store).unwrap(), 0);
+        assert!(
+            block(fire_due(&store, &policy, at, &fake))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(fake.sent.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            list(&store).unwrap()[0].level,
+            1,
+            "the incident did not move"
+        );
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_lost_claim_of_a_resolved_incident_is_recorded_skipped_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuditStore::open(&dir.path().join("a.db")).unwrap();
+        let policy = policy();
+        with_lost_claim(&store, &policy);
+        let at = t("2030-01-01T00:05:00Z");
+        assert!(resolve(&store, "rb", "rb", at).unwrap().is_some());
+        let fake = Fake::default();
+        assert!(
+            block(fire_due(&store, &policy, at, &fake))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(fake.sent.load(Ordering::SeqCst), 0);
+        let (state, result): (String, String) = store
+            .read(|c| {
+                c.query_row("SELECT state, result FROM escalations", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+            })
+            .unwrap();
+        assert_eq!(state, "skipped");
+        assert!(result.contains("resolved since"), "{result}");
+        assert_eq!(orphaned_claims(&store).unwrap(), 0);
+        assert!(store.verify().unwrap().is_ok());
     }
 
     #[test]

@@ -1169,6 +1169,16 @@ pub async fn escalation_timer(app: Arc<App>, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !app.stopping.load(Ordering::SeqCst) {
         tick.tick().await;
+        // Runs of a process killed between their end and their incident (this server's
+        // predecessor, a `runbook run`): their incident is opened and its level sent now.
+        let _ = escalation::recover_runs(
+            &app.store,
+            &app.catalog,
+            chrono::Utc::now(),
+            &notifier,
+            false,
+        )
+        .await;
         if let Ok(fired) =
             escalation::fire_due(&app.store, &policy, chrono::Utc::now(), &notifier).await
         {
