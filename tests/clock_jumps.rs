@@ -12,64 +12,23 @@
 //! 4 h) with its webhooks pointed at a loopback server that records what it receives.
 
 mod cli_case;
+mod hooks;
 mod record;
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use axum::routing::post;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
-use serde_json::Value;
 
 use cli_case::{CliCase, text};
 
-/// What the loopback server received: (path, JSON body).
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
 /// The loopback server standing in for the policy's webhooks.
-struct Receiver {
-    addr: SocketAddr,
-    received: Received,
-    _rt: tokio::runtime::Runtime,
-}
-
-async fn record(State(rx): State<Received>, uri: Uri, body: axum::body::Bytes) -> StatusCode {
-    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    rx.lock().unwrap().push((uri.path().to_owned(), v));
-    StatusCode::OK
-}
+type Receiver = hooks::Hooks;
 
 impl Receiver {
-    fn start() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let received: Received = Arc::default();
-        let app = Router::new()
-            .route("/{*path}", post(record))
-            .with_state(Arc::clone(&received));
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver {
-            addr,
-            received,
-            _rt: rt,
-        }
-    }
-
     /// How many deliveries to `path` name level `id` (`at L2 (`).
     fn count(&self, path: &str, level: &str) -> usize {
         let needle = format!("at {level} (");
@@ -209,7 +168,7 @@ fn opened(case: &CliCase) -> DateTime<Utc> {
 
 #[test]
 fn tick_with_a_clock_that_jumps_both_ways_fires_each_level_once_and_never_early() {
-    let rx = Receiver::start();
+    let rx = Receiver::with(hooks::record);
     let case = case(&rx);
     let (code, out) = case.cli(&["run", "stuck"]);
     assert_eq!(code, 1, "{out}");
@@ -398,7 +357,7 @@ fn a_running_server_whose_wall_clock_steps_both_ways_fires_each_level_once() {
         "libfaketime is not installed (Debian package `faketime`: apt-get install faketime); \
          the wall-clock step test needs it",
     );
-    let rx = Receiver::start();
+    let rx = Receiver::with(hooks::record);
     let case = case(&rx);
     let clock = FakeClock {
         lib,

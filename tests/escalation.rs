@@ -5,30 +5,19 @@
 //! every `runbook` invocation is a new process, so every step also "restarts" the engine.
 
 mod cli_case;
+mod hooks;
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::routing::post;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 use serde_json::Value;
 
 use cli_case::{CliCase, text};
-
-/// What the loopback server received: (path, JSON body).
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
-struct Server {
-    addr: SocketAddr,
-    received: Received,
-    _rt: tokio::runtime::Runtime,
-}
+use hooks::{Hooks, Received};
 
 /// Whether a received body is a page for level L2.
 fn names_l2(body: &Value) -> bool {
@@ -43,14 +32,14 @@ fn names_l2(body: &Value) -> bool {
 /// 200.
 async fn record(State(rx): State<Received>, uri: Uri, body: axum::body::Bytes) -> StatusCode {
     let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let hang = {
-        let mut rx = rx.lock().unwrap();
-        let first_l2 = uri.path() == "/hang"
-            && names_l2(&v)
-            && !rx.iter().any(|(p, b)| p == "/hang" && names_l2(b));
-        rx.push((uri.path().to_owned(), v));
-        first_l2
-    };
+    let hang = uri.path() == "/hang"
+        && names_l2(&v)
+        && !rx
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(p, b)| p == "/hang" && names_l2(b));
+    hooks::record(State(rx), uri.clone(), body).await;
     if hang {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
@@ -58,29 +47,6 @@ async fn record(State(rx): State<Received>, uri: Uri, body: axum::body::Bytes) -
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
-    }
-}
-
-/// The loopback server that stands in for the webhooks.
-fn server() -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let received: Received = Arc::default();
-    let app = Router::new()
-        .route("/{*path}", post(record))
-        .with_state(Arc::clone(&received));
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server {
-        addr,
-        received,
-        _rt: rt,
     }
 }
 
@@ -101,7 +67,7 @@ escalation: { ladder: p3e, after_action_unresolved: 10m }
 
 struct Case {
     base: CliCase,
-    server: Server,
+    server: Hooks,
 }
 
 impl Deref for Case {
@@ -116,7 +82,7 @@ impl Case {
     /// The seed policy with `ops` posting to `ops_path` and `slack` to `/services/T0/secret`
     /// on the loopback server.
     fn new(ops_path: &str) -> Self {
-        let server = server();
+        let server = Hooks::with(record);
         let base = format!("http://{}", server.addr);
         let case = CliCase::new("stuck.yaml", RUNBOOK, |policy| {
             let policy = policy

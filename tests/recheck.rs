@@ -10,24 +10,20 @@
 //! bounded.
 
 mod cli_case;
+mod hooks;
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use axum::routing::post;
 use chrono::{DateTime, SecondsFormat, Utc};
 use insta_cmd::get_cargo_bin;
 use rusqlite::Connection;
 use serde_json::Value;
 
 use cli_case::{CliCase, text};
+use hooks::Hooks;
 
 const RUNBOOK: &str = r#"runbook: fixable
 title: Fixable (test)
@@ -56,43 +52,6 @@ escalation: { ladder: p3e, after_action_unresolved: 10m }
 const OPS: &str = "/hooks/runbook";
 const SLACK: &str = "/services/T0/secret";
 
-/// What the loopback server received: (path, JSON body).
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
-async fn record(State(rx): State<Received>, uri: Uri, body: axum::body::Bytes) -> StatusCode {
-    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    rx.lock().unwrap().push((uri.path().to_owned(), v));
-    StatusCode::OK
-}
-
-struct Hooks {
-    addr: SocketAddr,
-    received: Received,
-    _rt: tokio::runtime::Runtime,
-}
-
-fn hooks() -> Hooks {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let received: Received = Arc::default();
-    let app = Router::new()
-        .route("/{*path}", post(record))
-        .with_state(Arc::clone(&received));
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Hooks {
-        addr,
-        received,
-        _rt: rt,
-    }
-}
-
 struct Case {
     base: CliCase,
     hooks: Hooks,
@@ -118,7 +77,7 @@ impl Drop for Serve {
 
 impl Case {
     fn new() -> Case {
-        let hooks = hooks();
+        let hooks = Hooks::with(hooks::record);
         let base = format!("http://{}", hooks.addr);
         let case = CliCase::new("fixable.yaml", RUNBOOK, |policy| {
             let policy = policy
