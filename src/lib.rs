@@ -13,6 +13,8 @@ pub mod commands;
 pub mod escalation;
 pub mod exec;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod host;
 pub mod plan;
 pub mod probes;

@@ -615,13 +615,7 @@ fn route(app: &App, d: &Delivery) -> (Vec<Job>, usize, usize) {
                 continue;
             }
             keys.busy.insert(key.clone());
-            let alert_ctx = json!({
-                "labels": alert.labels,
-                "annotations": alert.annotations,
-                "status": "firing",
-                "starts_at": alert.starts_at.map(|t| t.to_rfc3339()),
-                "fingerprint": alert.fingerprint,
-            });
+            let alert_ctx = alert_context(alert);
             jobs.push(Job {
                 queued_at: Instant::now(),
                 runbook: rb.name.clone(),
@@ -664,6 +658,19 @@ fn release(app: &App, jobs: &[Job]) {
     for j in jobs {
         keys.busy.remove(&(j.runbook.clone(), j.key.clone()));
     }
+}
+
+/// The `alert` a firing alert's run sees in its templates (and records).
+#[doc(hidden)]
+#[must_use]
+pub fn alert_context(alert: &crate::serve::payload::Alert) -> Value {
+    json!({
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "status": "firing",
+        "starts_at": alert.starts_at.map(|t| t.to_rfc3339()),
+        "fingerprint": alert.fingerprint,
+    })
 }
 
 /// Params: defaults, then each param's `from:` (`alert.labels.x`, `alert.annotations.y`),
