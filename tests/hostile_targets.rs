@@ -757,6 +757,30 @@ fn short(v: &Value) -> String {
 
 /// The finished check steps of a `run` or `show` document, by check id (`id` in the one,
 /// `step_id` in the other).
+/// `runbook run hostile --format json` on `case` within `limit`: it must end `problem_remains`
+/// (exit 1), its hostile checks having failed; the process, its JSON and its steps by id.
+fn run_hostile(case: &CliCase, limit: Duration) -> (Ran, Value, BTreeMap<String, Value>) {
+    let ran = run_within(&case.cmd(&["run", "hostile", "--format", "json"]), limit);
+    eprintln!(
+        "run: {:?} in {:?}, peak RSS {} KiB",
+        ran.status.code(),
+        ran.elapsed,
+        ran.peak_kib
+    );
+    let doc: Value = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", ran.stdout, ran.stderr));
+    assert_eq!(
+        ran.status.code(),
+        Some(1),
+        "{}\n{}",
+        short(&doc),
+        ran.stderr
+    );
+    assert_eq!(doc["outcome"], "problem_remains", "{}", short(&doc));
+    let steps = steps_by_id(&doc);
+    (ran, doc, steps)
+}
+
 fn steps_by_id(doc: &Value) -> BTreeMap<String, Value> {
     doc["steps"]
         .as_array()
@@ -810,24 +834,7 @@ fn every_hostile_target_ends_in_a_timeout_a_cap_or_a_reset_and_the_run_goes_on()
     let (code, out) = s.case.cli(&["validate"]);
     assert_eq!(code, 0, "{out}\n{text}");
 
-    let ran = run_bounded(&s.case.cmd(&["run", "hostile", "--format", "json"]));
-    eprintln!(
-        "run: {:?} in {:?}, peak RSS {} KiB",
-        ran.status.code(),
-        ran.elapsed,
-        ran.peak_kib
-    );
-    let doc: Value = serde_json::from_str(&ran.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", ran.stdout, ran.stderr));
-    assert_eq!(
-        ran.status.code(),
-        Some(1),
-        "{}\n{}",
-        short(&doc),
-        ran.stderr
-    );
-    assert_eq!(doc["outcome"], "problem_remains", "{}", short(&doc));
-    let steps = steps_by_id(&doc);
+    let (ran, doc, steps) = run_hostile(&s.case, PROCESS_WAIT);
     let wrong = wrong_outcomes(&s, &steps);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(
@@ -1128,22 +1135,7 @@ fn files_that_never_end_are_refused_at_once_and_the_process_exits() {
 
     // Every check is refused at once, so the run takes seconds. A read stuck on the FIFO kept
     // the process alive after its last step; this limit ends (and fails) such a run early.
-    let ran = run_within(
-        &case.cmd(&["run", "hostile", "--format", "json"]),
-        Duration::from_secs(60),
-    );
-    eprintln!("run: {:?} in {:?}", ran.status.code(), ran.elapsed);
-    let doc: Value = serde_json::from_str(&ran.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", ran.stdout, ran.stderr));
-    assert_eq!(
-        ran.status.code(),
-        Some(1),
-        "{}\n{}",
-        short(&doc),
-        ran.stderr
-    );
-    assert_eq!(doc["outcome"], "problem_remains", "{}", short(&doc));
-    let steps = steps_by_id(&doc);
+    let (ran, _, steps) = run_hostile(&case, Duration::from_secs(60));
     let mut wrong = Vec::new();
     for c in &checks {
         let step = &steps[c.id];
