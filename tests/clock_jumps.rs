@@ -12,6 +12,7 @@
 //! 4 h) with its webhooks pointed at a loopback server that records what it receives.
 
 mod cli_case;
+mod db_rows;
 mod hooks;
 mod record;
 
@@ -21,9 +22,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::Connection;
 
 use cli_case::{CliCase, text};
+use db_rows::rows;
 
 /// The loopback server standing in for the policy's webhooks.
 type Receiver = hooks::Hooks;
@@ -105,27 +106,6 @@ fn at(opened: DateTime<Utc>, offset: &str) -> String {
     let d = chrono::Duration::from_std(humantime::parse_duration(d).unwrap()).unwrap();
     let t = if sign < 0 { opened - d } else { opened + d };
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Rows of a query, every value as text (`NULL` for null).
-fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
-    let conn = Connection::open(db).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        (0..n)
-            .map(|i| {
-                Ok(match r.get_ref(i)? {
-                    rusqlite::types::ValueRef::Null => "NULL".to_owned(),
-                    rusqlite::types::ValueRef::Integer(x) => x.to_string(),
-                    v => String::from_utf8_lossy(v.as_bytes().unwrap()).into_owned(),
-                })
-            })
-            .collect()
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
 /// (`level_id`, state) of every escalation row, in level order, and each fired row's

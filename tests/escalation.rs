@@ -5,6 +5,7 @@
 //! every `runbook` invocation is a new process, so every step also "restarts" the engine.
 
 mod cli_case;
+mod db_rows;
 mod hooks;
 
 use std::ops::Deref;
@@ -13,7 +14,6 @@ use std::process::Stdio;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::Connection;
 use serde_json::Value;
 
 use cli_case::{CliCase, text};
@@ -165,23 +165,7 @@ impl Case {
 
     /// Rows of a query, every value as text (`NULL` for null).
     fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let conn = Connection::open(self.db()).unwrap();
-        let mut stmt = conn.prepare(sql).unwrap();
-        let n = stmt.column_count();
-        stmt.query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
-                        rusqlite::types::ValueRef::Integer(x) => x.to_string(),
-                        v => String::from_utf8_lossy(v.as_bytes().unwrap()).into_owned(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        db_rows::rows(&self.db(), sql)
     }
 
     fn assert_audit_verifies(&self) {

@@ -10,6 +10,7 @@
 //! bounded.
 
 mod cli_case;
+mod db_rows;
 mod hooks;
 
 use std::io::{BufRead, BufReader};
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use insta_cmd::get_cargo_bin;
-use rusqlite::Connection;
 use serde_json::Value;
 
 use cli_case::{CliCase, text};
@@ -162,23 +162,7 @@ impl Case {
 
     /// Rows of a query, every value as text (`NULL` for null).
     fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let conn = Connection::open(self.db()).unwrap();
-        let mut stmt = conn.prepare(sql).unwrap();
-        let n = stmt.column_count();
-        stmt.query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
-                        rusqlite::types::ValueRef::Integer(x) => x.to_string(),
-                        v => String::from_utf8_lossy(v.as_bytes().unwrap()).into_owned(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        db_rows::rows(&self.db(), sql)
     }
 
     /// Ids of the runs with trigger `recheck`, oldest first.
