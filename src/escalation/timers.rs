@@ -1123,17 +1123,7 @@ channels:
         let store = AuditStore::open(&dir.path().join("a.db")).unwrap();
         let policy = policy();
         let open_at = t("2030-01-01T00:00:00Z");
-        let Change::Opened(inc) = open_or_update(
-            &store,
-            &spec(&policy),
-            "rb",
-            "run-1",
-            Outcome::ProblemRemains,
-            open_at,
-        )
-        .unwrap() else {
-            panic!("not opened");
-        };
+        let inc = opened(&store, &policy, open_at);
         let fake = Fake::default();
         let l1 = block(fire_incident(&store, &policy, inc.id, open_at, &fake))
             .unwrap()
@@ -1177,9 +1167,8 @@ channels:
         i64::from(child.id())
     }
 
-    /// An open incident whose L1 was claimed by a process that died before sending it.
-    fn with_lost_claim(store: &AuditStore, policy: &Policy) -> (Incident, i64) {
-        let open_at = t("2030-01-01T00:00:00Z");
+    /// The incident `rb`'s `run-1` opens at `open_at` (a problem remains).
+    fn opened(store: &AuditStore, policy: &Policy, open_at: DateTime<Utc>) -> Incident {
         let Change::Opened(inc) = open_or_update(
             store,
             &spec(policy),
@@ -1191,6 +1180,13 @@ channels:
         .unwrap() else {
             panic!("not opened");
         };
+        inc
+    }
+
+    /// An open incident whose L1 was claimed by a process that died before sending it.
+    fn with_lost_claim(store: &AuditStore, policy: &Policy) -> (Incident, i64) {
+        let open_at = t("2030-01-01T00:00:00Z");
+        let inc = opened(store, policy, open_at);
         let claimed = claim(store, inc.id, open_at).unwrap().unwrap();
         assert_eq!(claimed.level.id, "L1");
         assert_eq!(orphaned_claims(store).unwrap(), 0, "this process is alive");
@@ -1324,17 +1320,7 @@ channels:
     /// An open incident at L1 with a recheck due at `due`.
     fn with_recheck(store: &AuditStore, policy: &Policy, due: &str) -> Incident {
         let open_at = t("2030-01-01T00:00:00Z");
-        let Change::Opened(inc) = open_or_update(
-            store,
-            &spec(policy),
-            "rb",
-            "run-1",
-            Outcome::ProblemRemains,
-            open_at,
-        )
-        .unwrap() else {
-            panic!("not opened");
-        };
+        let inc = opened(store, policy, open_at);
         assert_eq!(inc.recheck_due_at, None, "run-1 performed no remediation");
         let fake = Fake::default();
         block(fire_incident(store, policy, inc.id, open_at, &fake))
